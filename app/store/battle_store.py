@@ -1,0 +1,257 @@
+"""The battle log as the app sees it: every write through one thread, reads on the side.
+
+DuckDB allows one writing process and is happiest with one writing connection, while the
+Panel server has many sessions voting at once. So, as in datasette's `database.py`, one
+dedicated thread owns the connection and takes write jobs from a queue; callers get a
+`concurrent.futures.Future` (or await it), and it resolves only after DuckDB has committed,
+so a voter who sees "vote recorded" has a vote that survives the process being killed.
+Serialising writes also makes "first vote wins" trivially exact. Reads open short-lived
+cursors (separate DuckDB connections on the same database) so they never wait on the queue.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import os
+import queue
+import threading
+from collections.abc import Callable, Iterable
+from concurrent.futures import Future
+from dataclasses import astuple, fields
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Self, TypeVar
+
+import duckdb
+
+from app.store.database import StoreClosedError, StoreError, StoreLockedError, open_database
+from app.store.migrations import migrate
+from app.store.records import WINNERS, BattleRecord, VoteOutcome, VoteRefusal, Winner
+
+T = TypeVar("T")
+WriteFn = Callable[[duckdb.DuckDBPyConnection], T]
+
+_COLUMNS = tuple(f.name for f in fields(BattleRecord))
+_INSERT_SQL = (
+    f"INSERT INTO battles ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' for _ in _COLUMNS)})"
+)
+
+# Two stores on one file in one process would be two writers; DuckDB would allow it
+# (one shared instance) but the single-writer guarantee would be gone.
+_open_paths: set[str] = set()
+_open_paths_lock = threading.Lock()
+
+
+class BattleStore:
+    """The DuckDB battle log at `path`, created and migrated on open.
+
+    Use it as a context manager or call `close()`; an open store is also closed at
+    interpreter exit, after the writes already queued have been committed.
+    """
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path)
+        self._key = os.path.realpath(self.path)
+        with _open_paths_lock:
+            if self._key in _open_paths:
+                raise StoreLockedError(
+                    f"This process already has a BattleStore open on {self.path}; share "
+                    "that one, since all writes must go through a single writer."
+                )
+            _open_paths.add(self._key)
+        self._queue: queue.SimpleQueue[tuple[WriteFn[Any], Future[Any]] | None] = (
+            queue.SimpleQueue()
+        )
+        self._lock = threading.Lock()
+        self._closed = False
+        self._reader_root: duckdb.DuckDBPyConnection | None = None
+        started: Future[None] = Future()
+        self._thread = threading.Thread(
+            target=self._run, args=(started,), name=f"battle-store:{self.path.name}", daemon=True
+        )
+        self._thread.start()
+        try:
+            started.result()
+        except BaseException:
+            self._thread.join()
+            with _open_paths_lock:
+                _open_paths.discard(self._key)
+            raise
+        atexit.register(self.close)
+
+    # -- the writer thread -------------------------------------------------------------
+
+    def _run(self, started: Future[None]) -> None:
+        try:
+            con, reader_root = self._open()
+        except BaseException as exc:  # the constructor re-raises it; never leave it waiting
+            started.set_exception(exc)
+            return
+        self._reader_root = reader_root
+        started.set_result(None)
+        try:
+            while (job := self._queue.get()) is not None:
+                fn, future = job
+                if not future.set_running_or_notify_cancel():
+                    continue
+                try:
+                    future.set_result(fn(con))
+                except Exception as exc:
+                    future.set_exception(exc)
+        finally:
+            reader_root.close()
+            con.close()
+
+    def _open(self) -> tuple[duckdb.DuckDBPyConnection, duckdb.DuckDBPyConnection]:
+        con = open_database(self.path)
+        try:
+            migrate(con)
+            return con, con.cursor()
+        except duckdb.Error as exc:
+            con.close()
+            raise StoreError(
+                f"Could not bring the schema of {self.path} up to date: {exc}. The failed "
+                "step was rolled back; check that the file is an arena battle log."
+            ) from exc
+        except BaseException:
+            con.close()
+            raise
+
+    # -- writes --------------------------------------------------------------------------
+
+    def submit_write(self, fn: WriteFn[T]) -> Future[T]:
+        """Queue `fn(connection)` for the writer thread; the future holds its result.
+
+        `fn` runs alone on the writing connection. A single statement commits on its own;
+        for several, `fn` must wrap them in `begin()`/`commit()` and roll back on error.
+        """
+        future: Future[T] = Future()
+        with self._lock:
+            if self._closed:
+                raise StoreClosedError(f"the battle store for {self.path} is closed")
+            self._queue.put((fn, future))
+        return future
+
+    async def write(self, fn: WriteFn[T]) -> T:
+        """`submit_write`, awaited. Cancelling the awaiting task does not cancel the write:
+        a battle that happened is logged even if the voter's session has gone."""
+        return await asyncio.shield(asyncio.wrap_future(self.submit_write(fn)))
+
+    def record_battle_sync(self, record: BattleRecord) -> None:
+        self.submit_write(lambda con: _insert(con, [record])).result()
+
+    async def record_battle(self, record: BattleRecord) -> None:
+        """Insert one battle (completed or failed); returns once it is committed."""
+        await self.write(lambda con: _insert(con, [record]))
+
+    def record_battles_sync(self, records: Iterable[BattleRecord]) -> int:
+        """Insert many battles in one transaction (all or none); returns how many."""
+        batch = list(records)
+        return self.submit_write(lambda con: _insert(con, batch)).result()
+
+    def record_vote_sync(self, battle_id: str, winner: Winner) -> VoteOutcome:
+        _check_winner(winner)
+        return self.submit_write(lambda con: _vote(con, battle_id, winner)).result()
+
+    async def record_vote(self, battle_id: str, winner: Winner) -> VoteOutcome:
+        """Record the first vote on a completed battle; any later vote is refused."""
+        _check_winner(winner)
+        return await self.write(lambda con: _vote(con, battle_id, winner))
+
+    # -- reads ---------------------------------------------------------------------------
+
+    def read(self, fn: Callable[[duckdb.DuckDBPyConnection], T]) -> T:
+        """Run `fn` on a fresh cursor of its own (sees every committed write); blocking."""
+        with self._lock:
+            if self._closed or self._reader_root is None:
+                raise StoreClosedError(f"the battle store for {self.path} is closed")
+            cursor = self._reader_root.cursor()
+        try:
+            return fn(cursor)
+        finally:
+            cursor.close()
+
+    def get_battle(self, battle_id: str) -> dict[str, Any] | None:
+        def fetch(cur: duckdb.DuckDBPyConnection) -> dict[str, Any] | None:
+            cur.execute("SELECT * FROM battles WHERE battle_id = ?", [battle_id])
+            row = cur.fetchone()
+            if row is None:
+                return None
+            return dict(zip([d[0] for d in cur.description], row, strict=True))
+
+        return self.read(fetch)
+
+    def count(self) -> int:
+        row = self.read(lambda cur: cur.execute("SELECT count(*) FROM battles").fetchone())
+        return int(row[0]) if row else 0
+
+    # -- lifecycle -----------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Commit what is queued, stop the writer thread, close the file. Idempotent."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            self._queue.put(None)
+        self._thread.join()
+        atexit.unregister(self.close)
+        with _open_paths_lock:
+            _open_paths.discard(self._key)
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+def _check_winner(winner: str) -> None:
+    if winner not in WINNERS:
+        raise ValueError(f"winner must be one of {sorted(WINNERS)}, not {winner!r}")
+
+
+def _insert(con: duckdb.DuckDBPyConnection, records: list[BattleRecord]) -> int:
+    if not records:
+        return 0
+    con.begin()
+    try:
+        con.executemany(_INSERT_SQL, [list(astuple(r)) for r in records])
+        con.commit()
+    except duckdb.ConstraintException as exc:
+        con.rollback()
+        ids = ", ".join(r.battle_id for r in records[:3]) + (", ..." if len(records) > 3 else "")
+        raise StoreError(f"battle {ids} not recorded: {exc}") from exc
+    except BaseException:
+        con.rollback()
+        raise
+    return len(records)
+
+
+def _vote(con: duckdb.DuckDBPyConnection, battle_id: str, winner: str) -> VoteOutcome:
+    # The WHERE clause is the exactly-once rule; the writer thread makes it race-free.
+    row = con.execute(
+        "UPDATE battles SET winner = ?, voted_at = now() "
+        "WHERE battle_id = ? AND winner IS NULL AND status = 'completed' "
+        "RETURNING winner, voted_at",
+        [winner, battle_id],
+    ).fetchone()
+    if row is not None:
+        return VoteOutcome(battle_id, accepted=True, winner=row[0], voted_at=row[1])
+    row = con.execute(
+        "SELECT status, winner, voted_at FROM battles WHERE battle_id = ?", [battle_id]
+    ).fetchone()
+    if row is None:
+        return VoteOutcome(battle_id, accepted=False, reason=VoteRefusal.UNKNOWN_BATTLE)
+    status, current, voted_at = row
+    if status != "completed":
+        return VoteOutcome(battle_id, accepted=False, reason=VoteRefusal.BATTLE_FAILED)
+    return VoteOutcome(
+        battle_id, False, winner=current, voted_at=voted_at, reason=VoteRefusal.ALREADY_VOTED
+    )

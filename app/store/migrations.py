@@ -1,0 +1,182 @@
+"""The battle log's schema, as an ordered list of named migrations (after simonw/llm).
+
+A database records in `_migrations` which steps it has had, so any older file, from a
+first deployment to last month's, is brought up to date by `migrate` when the app opens it.
+Rules for adding a step: append a new function decorated with `@migration`, never edit or
+reorder a shipped one, and make it safe to re-run (`IF NOT EXISTS`). DuckDB cannot add a
+column with a CHECK constraint (`ALTER TABLE ... ADD COLUMN` refuses it), so a constraint
+on a later column needs a table rebuild or a check in `records.py`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import duckdb
+
+Migration = Callable[[duckdb.DuckDBPyConnection], None]
+
+MIGRATIONS: list[Migration] = []
+
+
+def migration(fn: Migration) -> Migration:
+    """Register `fn` as the next schema step; its name is its key in `_migrations`."""
+    MIGRATIONS.append(fn)
+    return fn
+
+
+# The columns analysts rely on (design brief, "The battle log"), in export order.
+ANALYST_COLUMNS: tuple[str, ...] = (
+    "battle_id",
+    "created_at",
+    "voted_at",
+    "language",
+    "prompt",
+    "model_a",
+    "model_b",
+    "family_a",
+    "family_b",
+    "response_a",
+    "response_b",
+    "winner",
+    "source",
+    "ttft_ms_a",
+    "ttft_ms_b",
+    "duration_ms_a",
+    "duration_ms_b",
+    "tokens_a",
+    "tokens_b",
+)
+# Operational and reproducibility columns, exported after the analyst ones.
+EXTRA_COLUMNS: tuple[str, ...] = (
+    "status",
+    "error",
+    "variant_a",
+    "variant_b",
+    "finish_reason_a",
+    "finish_reason_b",
+    "max_new_tokens",
+    "do_sample",
+    "temperature",
+    "top_p",
+    "repetition_penalty",
+    "seed",
+    "app_version",
+)
+# Never exported unless asked for: links battles to one voter's browser session.
+PRIVATE_COLUMNS: tuple[str, ...] = ("session_hash",)
+
+
+@migration
+def m001_battles(con: duckdb.DuckDBPyConnection) -> None:
+    # The invariants analysts would otherwise have to re-check live in the table itself:
+    # a vote has a time, only a completed battle has one, only a failed battle has an error.
+    con.execute(
+        """
+        CREATE TABLE IF NOT EXISTS battles (
+            battle_id TEXT PRIMARY KEY,
+            created_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+            voted_at TIMESTAMPTZ,
+            language TEXT NOT NULL,
+            prompt TEXT NOT NULL,
+            model_a TEXT NOT NULL,
+            model_b TEXT NOT NULL,
+            family_a TEXT NOT NULL,
+            family_b TEXT NOT NULL,
+            response_a TEXT NOT NULL DEFAULT '',
+            response_b TEXT NOT NULL DEFAULT '',
+            winner TEXT CHECK (winner IN ('model_a', 'model_b', 'tie', 'both_bad')),
+            source TEXT NOT NULL DEFAULT 'arena' CHECK (source IN ('arena', 'legacy')),
+            ttft_ms_a DOUBLE,
+            ttft_ms_b DOUBLE,
+            duration_ms_a DOUBLE,
+            duration_ms_b DOUBLE,
+            tokens_a INTEGER,
+            tokens_b INTEGER,
+            status TEXT NOT NULL DEFAULT 'completed'
+                CHECK (status IN ('completed', 'failed')),
+            error TEXT,
+            variant_a TEXT,
+            variant_b TEXT,
+            finish_reason_a TEXT,
+            finish_reason_b TEXT,
+            CHECK ((winner IS NULL) = (voted_at IS NULL)),
+            CHECK (winner IS NULL OR status = 'completed'),
+            CHECK (error IS NULL OR status = 'failed')
+        )
+        """
+    )
+
+
+@migration
+def m002_generation_and_provenance(con: duckdb.DuckDBPyConnection) -> None:
+    # What is needed to reproduce a battle (sampling settings, seed) and to audit it
+    # (salted session hash, app version); NULL for legacy rows, which never logged them.
+    for column, sql_type in (
+        ("max_new_tokens", "INTEGER"),
+        ("do_sample", "BOOLEAN"),
+        ("temperature", "DOUBLE"),
+        ("top_p", "DOUBLE"),
+        ("repetition_penalty", "DOUBLE"),
+        ("seed", "BIGINT"),
+        ("session_hash", "TEXT"),
+        ("app_version", "TEXT"),
+    ):
+        con.execute(f"ALTER TABLE battles ADD COLUMN IF NOT EXISTS {column} {sql_type}")
+
+
+def ensure_migrations_table(con: duckdb.DuckDBPyConnection) -> None:
+    con.execute(
+        """
+        CREATE TABLE IF NOT EXISTS _migrations (
+            name TEXT PRIMARY KEY,
+            applied_at TIMESTAMPTZ NOT NULL
+        )
+        """
+    )
+
+
+def applied_migrations(con: duckdb.DuckDBPyConnection) -> list[str]:
+    """Names recorded in `_migrations`, oldest first (empty for a blank database)."""
+    exists = con.execute(
+        "SELECT count(*) FROM information_schema.tables WHERE table_name = ?", ["_migrations"]
+    ).fetchone()
+    if not exists or not exists[0]:
+        return []
+    rows = con.execute("SELECT name FROM _migrations ORDER BY applied_at, name").fetchall()
+    return [name for (name,) in rows]
+
+
+def pending_migrations(
+    con: duckdb.DuckDBPyConnection, migrations: Sequence[Migration] = MIGRATIONS
+) -> list[str]:
+    """Names of the steps this database still needs; works on a read-only connection."""
+    done = set(applied_migrations(con))
+    return [fn.__name__ for fn in migrations if fn.__name__ not in done]
+
+
+def migrate(
+    con: duckdb.DuckDBPyConnection, migrations: Sequence[Migration] = MIGRATIONS
+) -> list[str]:
+    """Apply the missing steps in order, each in its own transaction; return their names.
+
+    A step that fails is rolled back whole and the error propagates; the steps before it
+    stay applied and recorded, so the next start resumes where this one stopped.
+    """
+    ensure_migrations_table(con)
+    done = set(applied_migrations(con))
+    applied: list[str] = []
+    for fn in migrations:
+        name = fn.__name__
+        if name in done:
+            continue
+        con.begin()
+        try:
+            fn(con)
+            con.execute("INSERT INTO _migrations (name, applied_at) VALUES (?, now())", [name])
+            con.commit()
+        except BaseException:
+            con.rollback()
+            raise
+        applied.append(name)
+    return applied
