@@ -1,0 +1,112 @@
+"""The web app process: shared services built once, one arena page per browser session."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import signal
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import panel as pn
+from pydantic import SecretStr
+
+from app.arena_session import ArenaServices
+from app.engines import EngineDirectory, StaticDirectory, SupervisorDirectory
+from app.inference.factory import make_client
+from app.pages.arena import build_arena_page
+from app.registry import load_registry
+from app.settings import Settings
+from app.store.battle_store import BattleStore
+
+log = logging.getLogger(__name__)
+
+
+class ConfigError(RuntimeError):
+    """The configuration cannot work; the message says what to set."""
+
+
+@dataclass(frozen=True)
+class ServeOptions:
+    host: str = "127.0.0.1"
+    port: int = 5006
+    prefix: str = ""
+    allow_websocket_origin: tuple[str, ...] = ()
+
+
+def make_directory(settings: Settings) -> EngineDirectory:
+    sup = settings.supervisor
+    if sup.url:
+        return SupervisorDirectory(sup.url, timeout=sup.acquire_timeout_s)
+    if sup.static_endpoints:
+        return StaticDirectory(dict(sup.static_endpoints))
+    raise ConfigError(
+        "no inference engines configured: set ARENA_SUPERVISOR__URL to a running supervisor, "
+        "or ARENA_SUPERVISOR__STATIC_ENDPOINTS to a JSON object of model id -> engine URL, "
+        "or run `oellm-arena demo` for stand-in engines"
+    )
+
+
+def build_services(settings: Settings, store: BattleStore) -> ArenaServices:
+    if not settings.session_salt.get_secret_value():
+        # Hashes stay unlinkable across restarts, which is safe but splits sessions.
+        log.warning("ARENA_SESSION_SALT is not set: using a random salt for this process")
+        settings = settings.model_copy(update={"session_salt": SecretStr(secrets.token_hex(16))})
+    engine_settings = settings.engine
+    return ArenaServices(
+        settings=settings,
+        registry=load_registry(settings.registry_path),
+        store=store,
+        directory=make_directory(settings),
+        make_client=lambda url, model_id: make_client(url, model_id, engine_settings),
+    )
+
+
+def _normalise_prefix(prefix: str) -> str:
+    prefix = prefix.strip().strip("/")
+    return f"/{prefix}" if prefix else ""
+
+
+def serve_app(
+    services: ArenaServices,
+    options: ServeOptions,
+    on_ready: Callable[[str], None] | None = None,
+) -> None:
+    """Serve the arena until SIGINT or SIGTERM; blocks."""
+    prefix = _normalise_prefix(options.prefix)
+
+    def arena() -> pn.viewable.Viewable:
+        session_id = pn.state.curdoc.session_context.id if pn.state.curdoc else "none"
+        return build_arena_page(services, session_id)
+
+    origins = list(options.allow_websocket_origin) or [
+        f"{options.host}:{options.port}",
+        f"localhost:{options.port}",
+        f"127.0.0.1:{options.port}",
+    ]
+    server = pn.io.server.get_server(
+        {"arena": arena},
+        port=options.port,
+        address=options.host,
+        websocket_origin=origins,
+        prefix=prefix,
+        title={"arena": "OELLM Arena"},
+        show=False,
+        start=False,
+    )
+    loop = server.io_loop
+
+    def stop(signum: int, _frame: object) -> None:
+        log.info("received %s, shutting down", signal.Signals(signum).name)
+        loop.add_callback_from_signal(loop.stop)
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    url = f"http://{options.host}:{options.port}{prefix}/arena"
+    server.start()
+    if on_ready:
+        on_ready(url)
+    try:
+        loop.start()
+    finally:
+        server.stop()

@@ -1,0 +1,156 @@
+"""The arena session over real HTTP: two stand-in engine processes, a real DuckDB file.
+
+This is the page's logic without the browser: phases, buffered streaming, the vote rules,
+the reveal, failures and cancellation, each checked against the battle log.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from app.arena_session import ArenaServices, ArenaSession
+from app.engines import StaticDirectory
+from app.inference.factory import make_client
+from app.registry import load_registry
+from app.settings import Settings
+from app.store.battle_store import BattleStore
+from tests.standin import Standin, start_standin
+
+pytestmark = pytest.mark.slow
+
+MULTISYNT = "MultiSynt/nemotron-cc-norwegian-tower9b"  # Bokmål has exactly one variant
+HPLT = "HPLT/hplt2c_nob_checkpoints"
+TOKENS = 40
+
+
+@pytest.fixture(scope="module")
+def engines() -> Iterator[dict[str, Standin]]:
+    with (
+        start_standin(MULTISYNT, token_interval=0.01) as ms,
+        start_standin(HPLT, token_interval=0.01) as hp,
+    ):
+        yield {MULTISYNT: ms, HPLT: hp}
+
+
+@pytest.fixture
+def store(db_path: Path) -> Iterator[BattleStore]:
+    with BattleStore(db_path) as s:
+        yield s
+
+
+@pytest.fixture
+def session(engines: dict[str, Standin], store: BattleStore) -> Iterator[ArenaSession]:
+    for engine in engines.values():
+        engine.set_fault(None)
+    settings = Settings(
+        session_salt="test-salt",
+        generation={"max_new_tokens": TOKENS},
+        stream_flush_interval_s=0.1,
+    )
+    services = ArenaServices(
+        settings=settings,
+        registry=load_registry(),
+        store=store,
+        directory=StaticDirectory({m: e.url for m, e in engines.items()}),
+        make_client=lambda url, model: make_client(url, model, settings.engine),
+    )
+    s = ArenaSession(services, session_id="session-1")
+    s.select_language("nob")
+    yield s
+
+
+async def test_a_battle_streams_buffered_then_takes_exactly_one_vote(
+    session: ArenaSession, store: BattleStore
+) -> None:
+    phases: list[str] = []
+    updates = {"a": 0, "b": 0}
+    session.param.watch(lambda e: phases.append(e.new), "phase")
+    session.param.watch(lambda e: updates.__setitem__("a", updates["a"] + 1), "text_a")
+    session.param.watch(lambda e: updates.__setitem__("b", updates["b"] + 1), "text_b")
+
+    outcome = await session.generate("Det var en gang en konge som  ")
+    assert outcome is not None and outcome.votable
+    assert phases == ["loading", "streaming", "votable"]
+    assert session.prompt_shown == "Det var en gang en konge som"  # trailing blanks trimmed
+    assert session.text_a == outcome.a.text and session.text_b == outcome.b.text
+    assert session.text_a and session.text_b
+    # ~0.4 s of streaming at 0.1 s per flush: a handful of updates, not one per token.
+    assert 1 <= updates["a"] < TOKENS / 3
+    assert 1 <= updates["b"] < TOKENS / 3
+    assert session.reveal_a == "" and session.reveal_b == ""
+
+    row = store.get_battle(outcome.battle.battle_id)
+    assert row is not None
+    assert row["status"] == "completed" and row["winner"] is None
+    assert row["tokens_a"] == row["tokens_b"] == TOKENS
+    assert row["response_a"] == outcome.a.text
+    assert row["language"] == "nob" and row["temperature"] == 0.7
+    assert {row["model_a"], row["model_b"]} == {MULTISYNT, HPLT}
+
+    first, second = await asyncio.gather(session.vote("model_b"), session.vote("model_a"))
+    assert (first, second) == (True, False)
+    assert session.phase == "voted"
+    assert MULTISYNT in session.reveal_a + session.reveal_b
+    assert HPLT in session.reveal_a + session.reveal_b
+    assert store.get_battle(outcome.battle.battle_id)["winner"] == "model_b"
+    assert await session.vote("tie") is False
+
+
+async def test_blank_and_overlong_prompts_are_refused_with_a_message(
+    session: ArenaSession, store: BattleStore
+) -> None:
+    assert await session.generate("   \n ") is None
+    assert "Write the start of a text" in session.message
+    assert await session.generate("ord " * 1000) is None
+    assert "limit" in session.message
+    assert session.phase == "idle"
+    assert store.count() == 0
+
+
+async def test_an_overloaded_engine_fails_the_battle_clearly_and_logs_it(
+    session: ArenaSession, store: BattleStore, engines: dict[str, Standin]
+) -> None:
+    engines[HPLT].set_fault("overloaded")
+    outcome = await session.generate("Norge er et land i Nord-Europa, og")
+    assert outcome is not None and not outcome.votable
+    assert session.phase == "failed"
+    assert "busy" in session.message
+    assert await session.vote("model_a") is False
+    row = store.get_battle(outcome.battle.battle_id)
+    assert row["status"] == "failed" and "overloaded" in row["error"]
+
+
+async def test_a_disconnect_mid_stream_fails_the_battle(
+    session: ArenaSession, store: BattleStore, engines: dict[str, Standin]
+) -> None:
+    engines[MULTISYNT].set_fault("disconnect:5")
+    outcome = await session.generate("Slik lager du vafler: 1.")
+    assert outcome is not None and outcome.status == "failed"
+    assert "stopped in the middle" in session.message
+    row = store.get_battle(outcome.battle.battle_id)
+    assert "incomplete_stream" in row["error"]
+
+
+async def test_new_round_during_streaming_cancels_and_logs_the_battle(
+    session: ArenaSession, store: BattleStore, engines: dict[str, Standin]
+) -> None:
+    engines[HPLT].set_fault("stall:3")  # one side stalls forever: only a cancel ends it
+    task = asyncio.create_task(session.generate("Da hun åpnet døren, så hun at"))
+
+    async def until(predicate, timeout: float = 10.0) -> None:  # type: ignore[no-untyped-def]
+        async with asyncio.timeout(timeout):
+            while not predicate():
+                await asyncio.sleep(0.01)
+
+    await until(lambda: session.phase == "streaming" and session.text_b + session.text_a)
+    session.new_round()
+    assert await task is None
+    assert session.phase == "idle" and session.text_a == session.text_b == ""
+    await until(lambda: store.count() == 1)
+    rows = store.read(lambda con: con.execute("SELECT status, error FROM battles").fetchall())
+    assert rows[0][0] == "failed" and rows[0][1].startswith("cancelled")
+    assert await session.vote("model_a") is False

@@ -1,0 +1,355 @@
+"""Slot, lease, LRU and queue logic of the supervisor, with an in-memory fake launcher.
+
+No processes and no sockets: the fake launcher's "engines" become ready after a set load
+time, and the fake probe asks the launcher instead of making HTTP calls.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import pytest
+
+from tgi.launchers import EngineProcess
+from tgi.supervisor import (
+    AcquireTimeout,
+    BadRequest,
+    EngineFailed,
+    ShuttingDown,
+    Supervisor,
+    UnknownLease,
+    UnknownModel,
+)
+
+pytestmark = pytest.mark.timeout(20)
+
+FAMILIES = {
+    **{f"ms-{x}": "multisynt" for x in "abcd"},
+    **{f"hp-{x}": "hplt" for x in "abcd"},
+}
+
+
+def family_of(model_id: str) -> str:
+    return FAMILIES[model_id]
+
+
+class FakeProcess:
+    def __init__(self, model_id: str, port: int, ready_at: float, lines: list[str]) -> None:
+        self.model_id = model_id
+        self.port = port
+        self.ready_at = ready_at
+        self.lines = lines
+        self.exit_code: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+
+    @property
+    def pid(self) -> int | None:
+        return 100_000 + self.port
+
+    @property
+    def returncode(self) -> int | None:
+        return self.exit_code.result() if self.exit_code.done() else None
+
+    async def wait(self) -> int:
+        return await asyncio.shield(self.exit_code)
+
+    def log_tail(self, n: int = 20) -> list[str]:
+        return self.lines[-n:]
+
+    def exit(self, code: int) -> None:
+        if not self.exit_code.done():
+            self.exit_code.set_result(code)
+
+
+class FakeLauncher:
+    """Engines that load for `load_s`; `crash` models exit at once, `hang` never get ready."""
+
+    name = "fake"
+
+    def __init__(
+        self, load_s: float = 0.05, crash: set[str] | None = None, hang: set[str] | None = None
+    ) -> None:
+        self.load_s = load_s
+        self.crash = crash or set()
+        self.hang = hang or set()
+        self.started: list[str] = []
+        self.stopped: list[str] = []
+        self.by_port: dict[int, FakeProcess] = {}
+
+    async def start(self, model_id: str, gpu: int, port: int) -> EngineProcess:
+        loop = asyncio.get_running_loop()
+        self.started.append(model_id)
+        ready_at = float("inf") if model_id in self.hang else loop.time() + self.load_s
+        lines = [f"{model_id}: line {i}" for i in range(30)]
+        proc = FakeProcess(model_id, port, ready_at, lines)
+        if model_id in self.crash:
+            proc.lines.append("CUDA out of memory")
+            loop.call_later(0.01, proc.exit, 1)
+        self.by_port[port] = proc
+        return proc
+
+    async def stop(self, engine: EngineProcess, grace_s: float) -> None:
+        assert isinstance(engine, FakeProcess)
+        if engine.returncode is None:
+            self.stopped.append(engine.model_id)
+        engine.exit(-15)
+
+    async def probe(self, url: str, model_id: str) -> str | None:
+        proc = self.by_port.get(int(url.rsplit(":", 1)[1]))
+        if proc is None or proc.returncode is not None:
+            return "connection refused"
+        assert proc.model_id == model_id
+        return None if asyncio.get_running_loop().time() >= proc.ready_at else "loading"
+
+
+def make_supervisor(launcher: FakeLauncher, **kwargs: object) -> Supervisor:
+    options: dict = {
+        "gpus": 2,
+        "models_per_gpu": 2,
+        "first_engine_port": 39100,
+        "ready_timeout_s": 5.0,
+        "acquire_timeout_s": 5.0,
+        "poll_interval_s": 0.01,
+        "stop_grace_s": 0.5,
+        **kwargs,
+    }
+    return Supervisor(launcher, family_of=family_of, probe=launcher.probe, **options)
+
+
+@pytest.fixture
+def launcher() -> FakeLauncher:
+    return FakeLauncher()
+
+
+@pytest.fixture
+async def sup(launcher: FakeLauncher) -> AsyncIterator[Supervisor]:
+    supervisor = make_supervisor(launcher)
+    yield supervisor
+    await supervisor.shutdown()
+
+
+def engines(sup: Supervisor) -> dict[str, dict]:
+    return {e["model"]: e for slot in sup.status()["slots"] for e in slot["engines"]}
+
+
+async def use(sup: Supervisor, *models: str) -> None:
+    """Acquire and release at once: loads the models and marks them recently used."""
+    sup.release((await sup.acquire(list(models), "test")).lease_id)
+
+
+async def test_acquire_places_one_model_per_slot_and_release(sup: Supervisor) -> None:
+    lease = await sup.acquire(["ms-a", "hp-a"], "battle-1")
+    assert set(lease.endpoints) == {"ms-a", "hp-a"}
+    assert lease.endpoints["ms-a"] != lease.endpoints["hp-a"]
+    status = sup.status()
+    assert [s["family"] for s in status["slots"]] == ["multisynt", "hplt"]
+    assert [e["model"] for e in status["slots"][0]["engines"]] == ["ms-a"]
+    assert [e["model"] for e in status["slots"][1]["engines"]] == ["hp-a"]
+    for engine in engines(sup).values():
+        assert engine["state"] == "ready"
+        assert engine["leases"] == 1 and engine["holders"] == ["battle-1"]
+        assert engine["load_seconds"] is not None and engine["loading_since"] is not None
+    assert status["leases"] == 1 and status["launcher"] == "fake"
+    sup.release(lease.lease_id)
+    assert all(e["leases"] == 0 for e in engines(sup).values())
+    with pytest.raises(UnknownLease):
+        sup.release(lease.lease_id)
+
+
+async def test_one_gpu_puts_everything_in_slot_zero(launcher: FakeLauncher) -> None:
+    sup = make_supervisor(launcher, gpus=1)
+    try:
+        lease = await sup.acquire(["ms-a", "hp-a"], "b")
+        assert len(sup.status()["slots"]) == 1
+        assert {e["model"] for e in sup.status()["slots"][0]["engines"]} == set(lease.endpoints)
+    finally:
+        await sup.shutdown()
+
+
+async def test_unknown_model_and_too_many_models(sup: Supervisor) -> None:
+    with pytest.raises(UnknownModel, match="nope/model") as err:
+        await sup.acquire(["ms-a", "nope/model"], "b")
+    assert err.value.http_status == 404
+    with pytest.raises(BadRequest, match="models_per_gpu"):
+        await sup.acquire(["ms-a", "ms-b", "ms-c"], "b")
+    with pytest.raises(BadRequest):
+        await sup.acquire([], "b")
+
+
+async def test_lru_engine_is_evicted(sup: Supervisor, launcher: FakeLauncher) -> None:
+    await use(sup, "ms-a")
+    await use(sup, "ms-b")
+    await use(sup, "ms-a")  # now ms-b is the least recently used
+    await use(sup, "ms-c")
+    assert launcher.stopped == ["ms-b"]
+    assert set(engines(sup)) == {"ms-a", "ms-c"}
+    assert launcher.started == ["ms-a", "ms-b", "ms-c"]
+
+
+async def test_leased_engine_is_never_evicted(sup: Supervisor, launcher: FakeLauncher) -> None:
+    held = await sup.acquire(["ms-a"], "long-battle")  # oldest, but leased
+    await use(sup, "ms-b")
+    await use(sup, "ms-c")
+    await use(sup, "ms-d")
+    assert "ms-a" not in launcher.stopped
+    assert launcher.stopped == ["ms-b", "ms-c"]
+    assert engines(sup)["ms-a"]["state"] == "ready"
+    sup.release(held.lease_id)
+
+
+async def test_request_waits_while_every_engine_is_leased(launcher: FakeLauncher) -> None:
+    sup = make_supervisor(launcher, models_per_gpu=1)
+    try:
+        held = await sup.acquire(["ms-a"], "battle-1")
+        waiting = asyncio.create_task(sup.acquire(["ms-b"], "battle-2"))
+        await asyncio.sleep(0.1)
+        assert not waiting.done()
+        assert [q["holder"] for q in sup.status()["queue"]] == ["battle-2"]
+        assert launcher.stopped == []
+        sup.release(held.lease_id)
+        lease = await asyncio.wait_for(waiting, 2)
+        assert list(lease.endpoints) == ["ms-b"]
+        assert launcher.stopped == ["ms-a"]
+        assert sup.status()["queue"] == []
+    finally:
+        await sup.shutdown()
+
+
+async def test_queue_is_first_come_first_served_per_slot(launcher: FakeLauncher) -> None:
+    sup = make_supervisor(launcher, models_per_gpu=1)
+    try:
+        held = await sup.acquire(["ms-a"], "battle-1")
+        order: list[str] = []
+
+        async def battle(model: str, holder: str) -> None:
+            lease = await sup.acquire([model], holder)
+            order.append(holder)
+            await asyncio.sleep(0.05)
+            sup.release(lease.lease_id)
+
+        first = asyncio.create_task(battle("ms-b", "battle-2"))
+        await asyncio.sleep(0.02)
+        # ms-a is resident, but battle-2 waits for this slot first: no overtaking.
+        second = asyncio.create_task(battle("ms-a", "battle-3"))
+        await asyncio.sleep(0.05)
+        assert order == []
+        sup.release(held.lease_id)
+        await asyncio.wait_for(asyncio.gather(first, second), 3)
+        assert order == ["battle-2", "battle-3"]
+        # the other slot is never blocked by this one
+        await asyncio.wait_for(use(sup, "hp-a"), 1)
+    finally:
+        await sup.shutdown()
+
+
+async def test_concurrent_acquires_share_one_load(sup: Supervisor, launcher: FakeLauncher) -> None:
+    leases = await asyncio.gather(*(sup.acquire(["ms-a", "hp-a"], f"b{i}") for i in range(5)))
+    assert launcher.started.count("ms-a") == 1 and launcher.started.count("hp-a") == 1
+    assert len({lease.endpoints["ms-a"] for lease in leases}) == 1
+    assert engines(sup)["ms-a"]["leases"] == 5
+    for lease in leases:
+        sup.release(lease.lease_id)
+
+
+async def test_acquire_times_out_waiting_for_a_slot(launcher: FakeLauncher) -> None:
+    sup = make_supervisor(launcher, models_per_gpu=1)
+    try:
+        held = await sup.acquire(["ms-a"], "battle-1")
+        with pytest.raises(AcquireTimeout, match="ms-b") as err:
+            await sup.acquire(["ms-b"], "battle-2", timeout_s=0.1)
+        assert err.value.http_status == 504
+        assert sup.status()["queue"] == []
+        sup.release(held.lease_id)
+        await use(sup, "ms-b")  # nothing left behind blocks the slot
+    finally:
+        await sup.shutdown()
+
+
+async def test_acquire_times_out_while_loading(launcher: FakeLauncher) -> None:
+    launcher.load_s = 1.0
+    sup = make_supervisor(launcher)
+    try:
+        with pytest.raises(AcquireTimeout, match="still loading"):
+            await sup.acquire(["ms-a"], "impatient", timeout_s=0.1)
+        assert engines(sup)["ms-a"]["state"] == "loading"
+        assert engines(sup)["ms-a"]["leases"] == 0  # the reservation was dropped
+        lease = await sup.acquire(["ms-a"], "patient")  # the same load continues
+        assert launcher.started == ["ms-a"]
+        sup.release(lease.lease_id)
+    finally:
+        await sup.shutdown()
+
+
+async def test_failed_launch_reports_log_tail_and_can_be_relaunched(launcher: FakeLauncher) -> None:
+    launcher.crash = {"ms-a"}
+    sup = make_supervisor(launcher)
+    try:
+        with pytest.raises(EngineFailed, match=r"ms-a.*exited while loading with code 1") as err:
+            await sup.acquire(["ms-a", "hp-a"], "battle-1")
+        assert err.value.http_status == 503
+        assert err.value.log_tail[-1] == "CUDA out of memory"
+        assert len(err.value.log_tail) == 20
+        failed = engines(sup)["ms-a"]
+        assert failed["state"] == "failed" and "code 1" in failed["error"]
+        assert failed["log_tail"][-1] == "CUDA out of memory"
+        assert engines(sup)["hp-a"]["leases"] == 0
+        launcher.crash = set()
+        lease = await sup.acquire(["ms-a", "hp-a"], "battle-2")
+        assert launcher.started.count("ms-a") == 2
+        assert engines(sup)["ms-a"]["state"] == "ready"
+        sup.release(lease.lease_id)
+    finally:
+        await sup.shutdown()
+
+
+async def test_engine_not_ready_in_time_is_stopped_and_failed(launcher: FakeLauncher) -> None:
+    launcher.hang = {"hp-a"}
+    sup = make_supervisor(launcher, ready_timeout_s=0.2)
+    try:
+        with pytest.raises(EngineFailed, match="not ready after"):
+            await sup.acquire(["hp-a"], "battle-1")
+        assert launcher.stopped == ["hp-a"]
+        assert engines(sup)["hp-a"]["state"] == "failed"
+    finally:
+        await sup.shutdown()
+
+
+async def test_engine_dying_after_ready_is_recorded(
+    sup: Supervisor, launcher: FakeLauncher
+) -> None:
+    await use(sup, "ms-a")
+    proc = next(p for p in launcher.by_port.values() if p.model_id == "ms-a")
+    proc.exit(137)
+    await asyncio.sleep(0.05)
+    engine = engines(sup)["ms-a"]
+    assert engine["state"] == "failed" and "unexpectedly with code 137" in engine["error"]
+    await use(sup, "ms-a")
+    assert engines(sup)["ms-a"]["state"] == "ready"
+
+
+async def test_prefetch_loads_without_lease(sup: Supervisor, launcher: FakeLauncher) -> None:
+    assert sup.prefetch(["ms-a", "hp-a"]) == {"ms-a": "launched", "hp-a": "launched"}
+    assert sup.prefetch(["ms-a"]) == {"ms-a": "loading"}
+    await asyncio.sleep(0.15)
+    assert {e["state"] for e in engines(sup).values()} == {"ready"}
+    assert all(e["leases"] == 0 for e in engines(sup).values())
+    with pytest.raises(UnknownModel):
+        sup.prefetch(["nope"])
+    held = [await sup.acquire([m], "b") for m in ("ms-a", "ms-b")]
+    assert sup.prefetch(["ms-c"]) == {"ms-c": "busy"}  # no idle engine to make room
+    for lease in held:
+        sup.release(lease.lease_id)
+
+
+async def test_shutdown_stops_engines_and_fails_waiters(launcher: FakeLauncher) -> None:
+    sup = make_supervisor(launcher, models_per_gpu=1)
+    await sup.acquire(["ms-a", "hp-a"], "battle-1")
+    waiting = asyncio.create_task(sup.acquire(["ms-b"], "battle-2"))
+    await asyncio.sleep(0.05)
+    await sup.shutdown()
+    with pytest.raises(ShuttingDown):
+        await waiting
+    assert sorted(launcher.stopped) == ["hp-a", "ms-a"]
+    assert all(p.returncode is not None for p in launcher.by_port.values())
+    with pytest.raises(ShuttingDown):
+        await sup.acquire(["ms-a"], "late")
