@@ -57,7 +57,8 @@ class DemoServer:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
-                raise RuntimeError(f"the demo did not stop within {timeout_s}s of SIGTERM") from None
+                message = f"the demo did not stop within {timeout_s}s of SIGTERM"
+                raise RuntimeError(message) from None
         self.returncode = self.proc.returncode
         return self.returncode
 
