@@ -182,6 +182,20 @@ def export(ctx: click.Context, fmt: str, out: Path, db: Path | None, include_pri
     click.echo(f"Exported {n} battles to {out}")
 
 
+# Commands that live in their own module (app/commands/<name>.py, a click command named
+# `command`), registered here so each capability owns its file.
+COMMAND_MODULES: list[str] = []
+
+
+def _register_commands() -> None:
+    import importlib
+
+    for module_name in COMMAND_MODULES:
+        main.add_command(importlib.import_module(f"app.commands.{module_name}").command)
+
+
+_register_commands()
+
 if __name__ == "__main__":  # pragma: no cover
     os.environ.setdefault("PYTHONUNBUFFERED", "1")
     main()

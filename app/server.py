@@ -22,6 +22,14 @@ from app.store.battle_store import BattleStore
 log = logging.getLogger(__name__)
 
 
+PageBuilder = Callable[[ArenaServices, str], pn.viewable.Viewable]
+
+# The web pages, by route (relative to the server root or its --prefix).
+PAGES: dict[str, PageBuilder] = {
+    "arena": build_arena_page,
+}
+
+
 class ConfigError(RuntimeError):
     """The configuration cannot work; the message says what to set."""
 
@@ -75,9 +83,12 @@ def serve_app(
     """Serve the arena until SIGINT or SIGTERM; blocks."""
     prefix = _normalise_prefix(options.prefix)
 
-    def arena() -> pn.viewable.Viewable:
-        session_id = pn.state.curdoc.session_context.id if pn.state.curdoc else "none"
-        return build_arena_page(services, session_id)
+    def page(builder: PageBuilder) -> Callable[[], pn.viewable.Viewable]:
+        def build() -> pn.viewable.Viewable:
+            session_id = pn.state.curdoc.session_context.id if pn.state.curdoc else "none"
+            return builder(services, session_id)
+
+        return build
 
     origins = list(options.allow_websocket_origin) or [
         f"{options.host}:{options.port}",
@@ -85,12 +96,12 @@ def serve_app(
         f"127.0.0.1:{options.port}",
     ]
     server = pn.io.server.get_server(
-        {"arena": arena},
+        {route: page(builder) for route, builder in PAGES.items()},
         port=options.port,
         address=options.host,
         websocket_origin=origins,
         prefix=prefix,
-        title={"arena": "OELLM Arena"},
+        title={route: f"OELLM Arena: {route}" for route in PAGES},
         show=False,
         start=False,
     )

@@ -31,7 +31,7 @@ class GenerationSettings(BaseModel):
     max_new_tokens: int = Field(112, ge=1, le=2048)
     do_sample: bool = True
     temperature: float = Field(0.7, gt=0)
-    top_p: float = Field(0.9, gt=0, le=1)
+    top_p: float = Field(0.9, gt=0, lt=1, description="TGI requires 0 < top_p < 1")
     repetition_penalty: float = Field(1.2, gt=0)
 
     def with_seed(self, seed: int) -> GenerationParams:

@@ -1,0 +1,137 @@
+"""How much time the app adds on top of the engines, measured in a real browser.
+
+Runs `oellm-arena demo` (stand-in engines, real supervisor, real DuckDB) and plays N battles
+in Debian's Chromium. For each battle it measures, inside the page, the time from the click
+on Generate to the first visible text and to the vote buttons being enabled, and compares
+them with what the app logged for the engines themselves (`ttft_ms_*`, `duration_ms_*`):
+
+    overhead to first text = click -> first text  -  min(ttft_ms_a, ttft_ms_b)
+    overhead to votable    = click -> votable     -  max(duration_ms_a, duration_ms_b)
+
+Both include the websocket round trips, the supervisor lease, buffering and rendering: all
+that the voter waits for beyond the engines. It also reports the web app process's CPU time
+per battle. Usage:
+
+    uv run python -m benchmark.arena_latency [--battles 20] [--token-interval 0.03]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import tempfile
+from pathlib import Path
+
+import duckdb
+
+from benchmark.harness import chromium, run_demo
+
+CONTINUATION_SHOWN_JS = """
+() => {
+  const found = [];
+  const walk = (root) => {
+    for (const el of root.querySelectorAll('*')) {
+      if (el.matches && el.matches('.continuation') && el.textContent.length > 0) found.push(el);
+      if (el.shadowRoot) walk(el.shadowRoot);
+    }
+  };
+  walk(document);
+  if (found.length && window.__t_first === undefined) window.__t_first = performance.now();
+  return found.length > 0;
+}
+"""
+
+VOTABLE_JS = """
+() => {
+  let ok = false;
+  const walk = (root) => {
+    for (const el of root.querySelectorAll('button')) {
+      if (el.textContent.trim() === 'A is better' && !el.disabled) ok = true;
+    }
+    for (const el of root.querySelectorAll('*')) if (el.shadowRoot) walk(el.shadowRoot);
+  };
+  walk(document);
+  if (ok && window.__t_votable === undefined) window.__t_votable = performance.now();
+  return ok;
+}
+"""
+
+CLICK_JS = (
+    "el => { window.__t_first = undefined; window.__t_votable = undefined; "
+    "window.__t0 = performance.now(); el.click(); }"
+)
+
+
+def _cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def run(battles: int, token_interval: float) -> dict[str, object]:
+    with tempfile.TemporaryDirectory() as tmp:
+        with run_demo(Path(tmp), token_interval_s=token_interval) as demo, chromium() as browser:
+            page = browser.new_page()
+            page.goto(demo.url)
+            page.get_by_label("Language").select_option(label="Swedish · Svenska")
+            prompt = page.get_by_label("Prompt")
+            generate = page.get_by_role("button", name="Generate")
+            new_round = page.get_by_role("button", name="New round")
+            timings: list[tuple[float, float]] = []
+            cpu_start = None
+            for i in range(battles + 1):  # the first battle warms up (engine start)
+                prompt.fill(f"Det var en gång en liten katt, berättelse nummer {i}, som")
+                if i == 1:
+                    cpu_start = _cpu_seconds(demo.proc.pid)
+                generate.evaluate(CLICK_JS)
+                page.wait_for_function(CONTINUATION_SHOWN_JS, polling=5, timeout=60_000)
+                page.wait_for_function(VOTABLE_JS, polling=5, timeout=120_000)
+                t0, t1, t2 = page.evaluate("[window.__t0, window.__t_first, window.__t_votable]")
+                if i > 0:
+                    timings.append((t1 - t0, t2 - t0))
+                page.get_by_role("button", name="Tie").click()
+                page.get_by_text("Thank you, your vote is saved").wait_for()
+                new_round.click()
+            cpu = _cpu_seconds(demo.proc.pid) - (cpu_start or 0.0)
+            assert demo.stop() == 0, demo.log_text()
+        con = duckdb.connect(str(demo.db_path), read_only=True)
+        rows = con.execute(
+            "SELECT least(ttft_ms_a, ttft_ms_b), greatest(duration_ms_a, duration_ms_b) "
+            "FROM battles WHERE status = 'completed' ORDER BY created_at"
+        ).fetchall()[1:]
+        con.close()
+    first = [t[0] - r[0] for t, r in zip(timings, rows, strict=True)]
+    votable = [t[1] - r[1] for t, r in zip(timings, rows, strict=True)]
+
+    def summary(xs: list[float]) -> dict[str, float]:
+        xs = sorted(xs)
+        return {
+            "median_ms": round(statistics.median(xs), 1),
+            "p90_ms": round(xs[int(0.9 * (len(xs) - 1))], 1),
+            "max_ms": round(xs[-1], 1),
+        }
+
+    return {
+        "battles": battles,
+        "token_interval_s": token_interval,
+        "engine_ttft_median_ms": round(statistics.median(r[0] for r in rows), 1),
+        "engine_duration_median_ms": round(statistics.median(r[1] for r in rows), 1),
+        "click_to_first_text_median_ms": round(statistics.median(t[0] for t in timings), 1),
+        "click_to_votable_median_ms": round(statistics.median(t[1] for t in timings), 1),
+        "overhead_first_text": summary(first),
+        "overhead_votable": summary(votable),
+        "app_cpu_ms_per_battle": round(1000 * cpu / battles, 1),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--battles", type=int, default=20)
+    parser.add_argument("--token-interval", type=float, default=0.03)
+    args = parser.parse_args()
+    print(json.dumps(run(args.battles, args.token_interval), indent=2))
+
+
+if __name__ == "__main__":
+    main()
