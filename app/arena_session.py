@@ -142,14 +142,24 @@ class ArenaSession(param.Parameterized):
             flusher.cancel()
         if self._task is not task:
             return None
-        self._flush()
         self._outcome = outcome
+        # One batch: the last text, the phase and the message reach the page together.
         if outcome.votable:
-            self.phase = "votable"
-            self._say("Both texts are complete. Which continuation is more fluent?", "info")
+            self.param.update(
+                text_a=self._buffers["a"],
+                text_b=self._buffers["b"],
+                phase="votable",
+                message="Both texts are complete. Which continuation is more fluent?",
+                message_level="info",
+            )
         else:
-            self.phase = "failed"
-            self._say(outcome.voter_message or "The battle failed. Please try again.", "error")
+            self.param.update(
+                text_a=self._buffers["a"],
+                text_b=self._buffers["b"],
+                phase="failed",
+                message=outcome.voter_message or "The battle failed. Please try again.",
+                message_level="error",
+            )
         return outcome
 
     async def vote(self, winner: Winner) -> bool:
@@ -165,21 +175,29 @@ class ArenaSession(param.Parameterized):
             self.phase = "votable"
             self._say("Your vote could not be saved. Please try again.", "error")
             return False
-        self.phase = "voted"
-        self.reveal_a = describe(outcome.a.contender)
-        self.reveal_b = describe(outcome.b.contender)
         if result.accepted:
-            self._say("Thank you, your vote is saved. Here are the models:", "success")
+            said = ("Thank you, your vote is saved. Here are the models:", "success")
         else:
-            self._say(f"This battle already has a vote ({result.reason}).", "warning")
+            said = ("This battle already had a vote; yours was not counted twice.", "warning")
+            log.info("vote refused: %s", result.message)
+        self.param.update(
+            phase="voted",
+            reveal_a=describe(outcome.a.contender),
+            reveal_b=describe(outcome.b.contender),
+            message=said[0],
+            message_level=said[1],
+        )
         return result.accepted
 
     # ---- BattleObserver ------------------------------------------------------------------
 
     def on_phase(self, phase: Literal["loading", "streaming"]) -> None:
-        self.phase = phase
         if phase == "streaming":
-            self._say("The two models are writing…", "info")
+            self.param.update(
+                phase=phase, message="The two models are writing…", message_level="info"
+            )
+        else:
+            self.phase = phase
 
     def on_text(self, side: Side, delta: str) -> None:
         self._buffers[side] += delta
@@ -200,10 +218,13 @@ class ArenaSession(param.Parameterized):
             await asyncio.sleep(interval)
 
     def _flush(self) -> None:
-        if self.text_a != self._buffers["a"]:
-            self.text_a = self._buffers["a"]
-        if self.text_b != self._buffers["b"]:
-            self.text_b = self._buffers["b"]
+        changed = {
+            name: self._buffers[side]
+            for side, name in (("a", "text_a"), ("b", "text_b"))
+            if getattr(self, name) != self._buffers[side]
+        }
+        if changed:
+            self.param.update(**changed)  # one batch: one render pass, one websocket message
 
     def _cancel_battle(self) -> None:
         task, self._task = self._task, None

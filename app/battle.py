@@ -81,6 +81,7 @@ class BattleOutcome:
     b: SideResult
     status: Literal["completed", "failed"]
     error: str | None = None  # for the log: "a: overloaded: ..." / "cancelled: ..."
+    lease_ms: float | None = None  # how long the battle waited for its models
     voter_message: str | None = None  # for the page, when failed
 
     @property
@@ -186,7 +187,9 @@ async def run_battle(
     lease = None
     try:
         obs.on_phase("loading")
+        start = time.perf_counter()
         lease = await directory.acquire(battle.pairing.models, holder=f"battle-{battle.battle_id}")
+        outcome.lease_ms = (time.perf_counter() - start) * 1000
         obs.on_phase("streaming")
         await _stream_both(battle, lease.endpoints, make_client, results, obs)
         outcome.status = "completed"
@@ -215,13 +218,20 @@ async def run_battle(
 async def _finish(
     outcome: BattleOutcome, directory: EngineDirectory, lease: object, store: BattleStore
 ) -> None:
-    if lease is not None:
-        await directory.release(lease)  # type: ignore[arg-type]
-    await store.record_battle(_record(outcome))
+    # Both are off the voter's critical path only if they overlap: run them together.
+    release = directory.release(lease) if lease is not None else asyncio.sleep(0)  # type: ignore[arg-type]
+    t0 = time.perf_counter()
+    await asyncio.gather(release, store.record_battle(_record(outcome)))
+    log.debug(
+        "battle %s: released and logged in %.1f ms",
+        outcome.battle.battle_id,
+        (time.perf_counter() - t0) * 1000,
+    )
     log.info(
-        "battle %s %s: %s (%s) vs %s (%s)%s",
+        "battle %s %s: models in %s, %s (%s) vs %s (%s)%s",
         outcome.battle.battle_id,
         outcome.status,
+        "-" if outcome.lease_ms is None else f"{outcome.lease_ms:.0f} ms",
         outcome.a.contender.model_id,
         _timing(outcome.a),
         outcome.b.contender.model_id,

@@ -21,12 +21,18 @@ import argparse
 import json
 import os
 import statistics
+import subprocess
+import sys
 import tempfile
+import time
 from pathlib import Path
 
 import duckdb
+import httpx
+from playwright.sync_api import expect
 
-from benchmark.harness import chromium, run_demo
+from app.registry import load_registry
+from benchmark.harness import chromium, free_port, run_demo, warm_up
 
 CONTINUATION_SHOWN_JS = """
 () => {
@@ -72,6 +78,8 @@ def _cpu_seconds(pid: int) -> float:
 def run(battles: int, token_interval: float) -> dict[str, object]:
     with tempfile.TemporaryDirectory() as tmp:
         with run_demo(Path(tmp), token_interval_s=token_interval) as demo, chromium() as browser:
+            swedish = load_registry().language("swe")
+            warm_up(demo.supervisor_url, [c.model_id for c in swedish.contenders])
             page = browser.new_page()
             page.goto(demo.url)
             page.get_by_label("Language").select_option(label="Swedish · Svenska")
@@ -125,12 +133,55 @@ def run(battles: int, token_interval: float) -> dict[str, object]:
     }
 
 
+def panel_floor(rounds: int) -> dict[str, float]:
+    """Click-to-visible of a minimal Panel app (benchmark.panel_floor_app), same method."""
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "benchmark.panel_floor_app", "--port", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        url = f"http://127.0.0.1:{port}/arena"
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(url, timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                if time.monotonic() > deadline:
+                    raise
+            time.sleep(0.1)
+        with chromium() as browser:
+            page = browser.new_page()
+            shown, votable = [], []
+            page.goto(url)
+            for _ in range(rounds):
+                page.get_by_role("button", name="New round").click()
+                expect(page.get_by_role("button", name="A is better")).to_be_disabled()
+                page.get_by_role("button", name="Generate").evaluate(CLICK_JS)
+                page.wait_for_function(CONTINUATION_SHOWN_JS, polling=5, timeout=30_000)
+                page.wait_for_function(VOTABLE_JS, polling=5, timeout=30_000)
+                t0, t1, t2 = page.evaluate("[window.__t0, window.__t_first, window.__t_votable]")
+                shown.append(t1 - t0)
+                votable.append(t2 - t0)
+    finally:
+        proc.terminate()
+        proc.wait(10)
+    return {
+        "click_to_text_median_ms": round(statistics.median(shown), 1),
+        "click_to_enabled_median_ms": round(statistics.median(votable), 1),
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--battles", type=int, default=20)
     parser.add_argument("--token-interval", type=float, default=0.03)
     args = parser.parse_args()
-    print(json.dumps(run(args.battles, args.token_interval), indent=2))
+    result = run(args.battles, args.token_interval)
+    result["panel_floor"] = panel_floor(max(10, args.battles))
+    print(json.dumps(result, indent=2))
 
 
 if __name__ == "__main__":

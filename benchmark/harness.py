@@ -40,6 +40,7 @@ def free_port() -> int:
 @dataclass
 class DemoServer:
     url: str  # the arena page
+    supervisor_url: str
     db_path: Path
     proc: subprocess.Popen[bytes]
     log_path: Path
@@ -76,13 +77,14 @@ def run_demo(
 ) -> Iterator[DemoServer]:
     """`oellm-arena demo` in a subprocess on free ports; yields once the page answers."""
     port = free_port()
+    supervisor_port = free_port()
     db_path = workdir / "arena.duckdb"
     log_path = workdir / "demo.log"
     env = {k: v for k, v in os.environ.items() if not k.startswith("ARENA_")}
     env.update(
         ARENA_STANDIN__TOKEN_INTERVAL_S=str(token_interval_s),
         ARENA_STANDIN__STARTUP_DELAY_S=str(startup_delay_s),
-        ARENA_SUPERVISOR__PORT=str(free_port()),
+        ARENA_SUPERVISOR__PORT=str(supervisor_port),
         ARENA_SUPERVISOR__FIRST_ENGINE_PORT=str(free_port()),
         PYTHONUNBUFFERED="1",
         **(extra_env or {}),
@@ -94,7 +96,13 @@ def run_demo(
     with log_path.open("wb") as log:
         proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}{prefix}/arena"
-    server = DemoServer(url=url, db_path=db_path, proc=proc, log_path=log_path)
+    server = DemoServer(
+        url=url,
+        supervisor_url=f"http://127.0.0.1:{supervisor_port}",
+        db_path=db_path,
+        proc=proc,
+        log_path=log_path,
+    )
     try:
         deadline = time.monotonic() + start_timeout_s
         while True:
@@ -112,6 +120,21 @@ def run_demo(
     finally:
         if proc.poll() is None:
             server.stop()
+
+
+def warm_up(supervisor_url: str, models: list[str], timeout_s: float = 60.0) -> None:
+    """Load `models` before measuring, so no measured battle waits for an engine start."""
+    httpx.post(f"{supervisor_url}/prefetch", json={"models": models}, timeout=10).raise_for_status()
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        status = httpx.get(f"{supervisor_url}/status", timeout=10).json()
+        ready = {
+            e["model"] for slot in status["slots"] for e in slot["engines"] if e["state"] == "ready"
+        }
+        if set(models) <= ready:
+            return
+        time.sleep(0.1)
+    raise RuntimeError(f"models not ready within {timeout_s}s: {models}")
 
 
 @contextmanager

@@ -13,16 +13,47 @@ them as `ValidationError`, `OverloadedError`, `GenerationError`, ...
 
 from __future__ import annotations
 
+import functools
+import ssl
 from collections.abc import AsyncIterator
 from contextlib import aclosing
 from typing import Any
 
 import httpx2
-from huggingface_hub import AsyncInferenceClient
+from huggingface_hub import AsyncInferenceClient, set_async_client_factory
 
 from app.inference.base import EngineIncompleteStream, GenerationParams, StreamEvent
 from app.inference.guard import StreamGuard
 from app.settings import EngineSettings
+
+
+@functools.cache
+def _shared_ssl_context() -> ssl.SSLContext:
+    return ssl.create_default_context()
+
+
+def _async_client_factory() -> httpx2.AsyncClient:
+    """huggingface_hub's default async client, but with one shared SSL context: building a
+    context costs ~20 ms of CPU, and the arena builds a client for every stream."""
+    from huggingface_hub.utils._http import (
+        async_hf_request_event_hook,
+        async_hf_response_event_hook,
+    )
+
+    return httpx2.AsyncClient(
+        event_hooks={
+            "request": [async_hf_request_event_hook],
+            "response": [async_hf_response_event_hook],  # reads error bodies for the parser
+        },
+        follow_redirects=True,
+        timeout=None,
+        verify=_shared_ssl_context(),
+    )
+
+
+@functools.cache
+def _install_client_factory() -> None:
+    set_async_client_factory(_async_client_factory)
 
 
 class TGIClient:
@@ -31,6 +62,7 @@ class TGIClient:
     def __init__(self, url: str, settings: EngineSettings) -> None:
         self.url = url.rstrip("/")
         self._settings = settings
+        _install_client_factory()
 
     async def stream(self, prompt: str, params: GenerationParams) -> AsyncIterator[StreamEvent]:
         """Yield text deltas, then one final event; raise `EngineError` on any failure."""

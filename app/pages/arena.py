@@ -152,29 +152,29 @@ def build_arena_page(services: ArenaServices, session_id: str) -> pn.viewable.Vi
 
     # ---- session -> widgets --------------------------------------------------------------
 
-    def render_texts(*_events) -> None:  # type: ignore[no-untyped-def]
-        pane_a.object = text_html(session.prompt_shown, session.text_a)
-        pane_b.object = text_html(session.prompt_shown, session.text_b)
+    def render(*events) -> None:  # type: ignore[no-untyped-def]
+        """One watcher for every session change, so a batch of changes (the end of a
+        battle: last text, phase, message) reaches the browser as one message."""
+        changed = {e.name for e in events} if events else set(session.param)
+        with pn.io.hold():
+            if changed & {"prompt_shown", "text_a"}:
+                pane_a.object = text_html(session.prompt_shown, session.text_a)
+            if changed & {"prompt_shown", "text_b"}:
+                pane_b.object = text_html(session.prompt_shown, session.text_b)
+            if "phase" in changed:
+                votable = session.phase == "votable"
+                for button in vote_buttons.values():
+                    button.disabled = not votable
+                generate.disabled = session.busy
+                generate.loading = session.phase in ("loading", "streaming")
+            if changed & {"message", "message_level"}:
+                message.object = message_html(session.message, session.message_level)
+            if changed & {"reveal_a", "reveal_b"}:
+                reveal_a.object = reveal_html("A", session.reveal_a)
+                reveal_b.object = reveal_html("B", session.reveal_b)
 
-    def render_phase(*_events) -> None:  # type: ignore[no-untyped-def]
-        votable = session.phase == "votable"
-        for button in vote_buttons.values():
-            button.disabled = not votable
-        generate.disabled = session.busy
-        generate.loading = session.phase in ("loading", "streaming")
-
-    def render_message(*_events) -> None:  # type: ignore[no-untyped-def]
-        message.object = message_html(session.message, session.message_level)
-
-    def render_reveal(*_events) -> None:  # type: ignore[no-untyped-def]
-        reveal_a.object = reveal_html("A", session.reveal_a)
-        reveal_b.object = reveal_html("B", session.reveal_b)
-
-    session.param.watch(render_texts, ["prompt_shown", "text_a", "text_b"])
-    session.param.watch(render_phase, "phase")
-    session.param.watch(render_message, ["message", "message_level"])
-    session.param.watch(render_reveal, ["reveal_a", "reveal_b"])
-    render_phase()
+    session.param.watch(render, [p for p in session.param if p != "name"])
+    render()
 
     # ---- layout --------------------------------------------------------------------------
 
