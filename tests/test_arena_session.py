@@ -135,21 +135,29 @@ async def test_a_disconnect_mid_stream_fails_the_battle(
     assert "incomplete_stream" in row["error"]
 
 
-async def test_new_round_during_streaming_cancels_and_logs_the_battle(
-    session: ArenaSession, store: BattleStore, engines: dict[str, Standin]
+async def until(predicate, timeout: float = 10.0) -> None:  # type: ignore[no-untyped-def]
+    async with asyncio.timeout(timeout):
+        while not predicate():
+            await asyncio.sleep(0.01)
+
+
+@pytest.mark.parametrize("interrupt", ["new round", "language change"])
+async def test_leaving_during_streaming_cancels_and_logs_the_battle(
+    session: ArenaSession, store: BattleStore, engines: dict[str, Standin], interrupt: str
 ) -> None:
     engines[HPLT].set_fault("stall:3")  # one side stalls forever: only a cancel ends it
     task = asyncio.create_task(session.generate("Da hun åpnet døren, så hun at"))
 
-    async def until(predicate, timeout: float = 10.0) -> None:  # type: ignore[no-untyped-def]
-        async with asyncio.timeout(timeout):
-            while not predicate():
-                await asyncio.sleep(0.01)
-
     await until(lambda: session.phase == "streaming" and session.text_b + session.text_a)
-    session.new_round()
+    if interrupt == "new round":
+        session.new_round()
+    else:
+        session.select_language("swe")
+        assert session.language == "swe"
     assert await task is None
     assert session.phase == "idle" and session.text_a == session.text_b == ""
+    # The engines saw the client go away: nothing keeps generating for a gone battle.
+    await until(lambda: all(e.stats()["in_flight"] == 0 for e in engines.values()))
     await until(lambda: store.count() == 1)
     rows = store.read(lambda con: con.execute("SELECT status, error FROM battles").fetchall())
     assert rows[0][0] == "failed" and rows[0][1].startswith("cancelled")

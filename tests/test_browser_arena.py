@@ -55,6 +55,29 @@ DEEP_HTML_JS = """
 """
 
 
+PAYLOAD = (
+    '<img src=x onerror="window.__pwned=1"><script>window.__pwned=2</script>'
+    " **fet** [x](javascript:alert(1))"
+)
+
+# The visible text of each arena text pane, and the elements inside them.
+PANE_TEXT_JS = """
+() => {
+  const out = [];
+  const walk = (root) => {
+    for (const el of root.querySelectorAll('pre.arena-text')) out.push(el.innerText);
+    for (const el of root.querySelectorAll('*')) if (el.shadowRoot) walk(el.shadowRoot);
+  };
+  walk(document);
+  return out;
+}
+"""
+PANE_ELEMENTS_JS = PANE_TEXT_JS.replace(
+    "out.push(el.innerText)",
+    "{ out.push(el.tagName); for (const c of el.querySelectorAll('*')) out.push(c.tagName); }",
+)
+
+
 def _readable(frame: str) -> str:
     """A websocket frame with JSON and HTML escapes undone, so a tell cannot hide in them."""
     with contextlib.suppress(ValueError):
@@ -85,6 +108,9 @@ def test_a_blind_battle_end_to_end(tmp_path: Path) -> None:
 
         language = page.get_by_label("Language")
         language.select_option(label="Swedish · Svenska")
+        swedish = load_registry().language("swe")
+        page.get_by_role("button", name="Story").click()
+        expect(page.get_by_label("Prompt")).to_have_value(swedish.prompts[0].text)
         page.get_by_label("Prompt").fill(prompt_text)
         page.get_by_role("button", name="Generate").click()
 
@@ -110,16 +136,28 @@ def test_a_blind_battle_end_to_end(tmp_path: Path) -> None:
         expect(vote_a).to_be_disabled()
         expect(page.get_by_role("button", name="New round")).to_be_enabled()
 
+        # A prompt full of markup is shown as text: nothing in it runs or renders.
+        page.get_by_role("button", name="New round").click()
+        expect(vote_a).to_be_disabled()
+        page.get_by_label("Prompt").fill(PAYLOAD)
+        page.get_by_role("button", name="Generate").click()
+        expect(vote_a).to_be_enabled(timeout=60_000)
+        assert page.evaluate("() => window.__pwned === undefined")
+        shown = page.evaluate(PANE_TEXT_JS)
+        assert len(shown) == 2 and all(t.startswith(PAYLOAD) for t in shown)
+        assert page.evaluate(PANE_ELEMENTS_JS) == ["PRE", "SPAN", "SPAN"] * 2
+
         assert demo.stop() == 0, demo.log_text()
 
     con = duckdb.connect(str(demo.db_path), read_only=True)
     rows = con.execute(
         "SELECT language, prompt, winner, status, family_a, family_b, response_a, response_b, "
         "voted_at IS NOT NULL, tokens_a, tokens_b, ttft_ms_a, duration_ms_b, source "
-        "FROM battles"
+        "FROM battles ORDER BY created_at"
     ).fetchall()
     con.close()
-    assert len(rows) == 1
+    assert len(rows) == 2
+    assert rows[1][1] == PAYLOAD and rows[1][2] is None  # the payload battle, not voted
     (lang, prompt, winner, status, fa, fb, ra, rb, voted, ta, tb, ttft_a, dur_b, source) = rows[0]
     assert (lang, prompt, winner, status, source) == (
         "swe",
