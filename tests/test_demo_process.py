@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import signal
 import socket
 import time
@@ -50,3 +51,21 @@ def test_stopping_the_demo_stops_supervisor_and_engines(tmp_path: Path, sig: int
         time.sleep(0.05)
     assert not any(_alive(p) for p in pids), demo.log_text()
     assert not any(_port_open(p) for p in [*ports, supervisor_port])
+
+
+def test_the_demo_serves_under_a_url_prefix(tmp_path: Path) -> None:
+    """Behind a proxy at /oellmarena/, the page and every resource it loads live there."""
+    with run_demo(tmp_path, prefix="/oellmarena") as demo:
+        assert demo.url.endswith("/oellmarena/arena")
+        page = httpx.get(demo.url)
+        assert page.status_code == 200
+        base = demo.url.rsplit("/oellmarena/", 1)[0]
+        sources = re.findall(r'src="([^"]+\.js[^"]*)"', page.text)
+        assert sources, page.text[:500]
+        for src in sources:
+            if src.startswith("http"):
+                continue
+            assert src.startswith(("/oellmarena/", "static/", "./")), src
+            url = src if src.startswith("/") else f"/oellmarena/{src.lstrip('./')}"
+            assert httpx.get(base + url).status_code == 200, src
+        assert httpx.get(f"{base}/arena").status_code == 404  # nothing outside the prefix
