@@ -63,6 +63,8 @@ def text_html(prompt: str, continuation: str) -> str:
 
 
 def message_html(text: str, level: str) -> str:
+    if not text:
+        return ""
     return f'<div class="arena-message {level}" role="status">{html.escape(text)}</div>'
 
 
@@ -99,7 +101,9 @@ def build_arena_page(services: ArenaServices, session_id: str) -> pn.viewable.Vi
     generate = pn.widgets.Button(name="Generate", button_type="primary", width=140)
     examples = pn.Row(pn.pane.HTML("<small>Examples:</small>", margin=(12, 4, 0, 10)))
     example_buttons = [
-        pn.widgets.Button(name=kind.capitalize(), button_type="light", width=90)
+        pn.widgets.Button(
+            name=kind.capitalize(), button_type="default", button_style="outline", width=90
+        )
         for kind in ("story", "fact", "list")
     ]
     examples.extend(example_buttons)
@@ -181,10 +185,13 @@ def build_arena_page(services: ArenaServices, session_id: str) -> pn.viewable.Vi
     notices = []
     if services.settings.demo:
         notices.append(pn.pane.Alert(DEMO_NOTICE, alert_type="warning"))
-    side = dict(sizing_mode="stretch_width", styles={"border": "1px solid #ddd"}, margin=5)
+    # Side by side where there is room, stacked on narrow screens (A above B).
+    side = dict(
+        styles={"border": "1px solid #ddd", "flex": "1 1 320px", "min-width": "0"}, margin=5
+    )
     panes = pn.FlexBox(
-        pn.Column(pn.pane.HTML("<h3>A</h3>"), pane_a, reveal_a, **side, min_width=300),
-        pn.Column(pn.pane.HTML("<h3>B</h3>"), pane_b, reveal_b, **side, min_width=300),
+        pn.Column(pn.pane.HTML("<h3>A</h3>"), pane_a, reveal_a, **side),
+        pn.Column(pn.pane.HTML("<h3>B</h3>"), pane_b, reveal_b, **side),
         flex_wrap="wrap",
         sizing_mode="stretch_width",
     )
@@ -198,7 +205,7 @@ def build_arena_page(services: ArenaServices, session_id: str) -> pn.viewable.Vi
         generate,
         message,
         panes,
-        pn.Row(*vote_buttons.values()),
+        pn.FlexBox(*vote_buttons.values(), flex_wrap="wrap"),
         new_round,
         pn.pane.HTML(f"<small>{html.escape(PRIVACY_NOTICE)}</small>"),
         sizing_mode="stretch_width",
