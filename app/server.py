@@ -11,10 +11,12 @@ from dataclasses import dataclass
 import panel as pn
 from pydantic import SecretStr
 
+from analytics.snapshot import start_snapshot_scheduler
 from app.arena_session import ArenaServices
 from app.engines import EngineDirectory, StaticDirectory, SupervisorDirectory
 from app.inference.factory import make_client
 from app.pages.arena import build_arena_page
+from app.pages.leaderboard import build_leaderboard_page
 from app.registry import load_registry
 from app.settings import Settings
 from app.store.battle_store import BattleStore
@@ -27,7 +29,14 @@ PageBuilder = Callable[[ArenaServices, str], pn.viewable.Viewable]
 # The web pages, by route (relative to the server root or its --prefix).
 PAGES: dict[str, PageBuilder] = {
     "arena": build_arena_page,
+    "leaderboard": build_leaderboard_page,
 }
+
+
+# Plain HTTP routes beside the pages (health, metrics, ...): (pattern, handler class,
+# init kwargs); each handler receives `services` among its kwargs.
+ExtraRoute = tuple[str, type, dict]
+EXTRA_ROUTES: list[Callable[[ArenaServices], ExtraRoute]] = []
 
 
 class ConfigError(RuntimeError):
@@ -104,6 +113,7 @@ def serve_app(
         title={route: f"OELLM Arena: {route}" for route in PAGES},
         show=False,
         start=False,
+        extra_patterns=[route(services) for route in EXTRA_ROUTES],
     )
     loop = server.io_loop
 
@@ -115,9 +125,11 @@ def serve_app(
     signal.signal(signal.SIGINT, stop)
     url = f"http://{options.host}:{options.port}{prefix}/arena"
     server.start()
+    snapshots = start_snapshot_scheduler(services.store, services.settings)  # analysts' copy
     if on_ready:
         on_ready(url)
     try:
         loop.start()
     finally:
         server.stop()
+        snapshots.stop()
