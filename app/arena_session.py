@@ -17,7 +17,7 @@ from typing import Literal
 
 import param
 
-from app.battle import Battle, BattleOutcome, ClientFactory, Side, run_battle
+from app.battle import Battle, BattleOutcome, ClientFactory, RetryPolicy, Side, run_battle
 from app.engines import EngineDirectory
 from app.matchmaking import new_seed, pick_pairing
 from app.registry import Contender, Registry
@@ -78,6 +78,8 @@ class ArenaSession(param.Parameterized):
         self._session_hash = session_hash(
             services.settings.session_salt.get_secret_value(), session_id
         )
+        engine = services.settings.engine
+        self._retry = RetryPolicy(engine.overload_retries, engine.overload_backoff_s)
         self._task: asyncio.Task[BattleOutcome] | None = None
         self._outcome: BattleOutcome | None = None
         self._buffers: dict[Side, str] = {"a": "", "b": ""}
@@ -128,7 +130,7 @@ class ArenaSession(param.Parameterized):
         self._say(f"Preparing the models for {lang.name}…", "info")
         svc = self._services
         self._task = asyncio.create_task(
-            run_battle(battle, svc.directory, svc.make_client, svc.store, self)
+            run_battle(battle, svc.directory, svc.make_client, svc.store, self, self._retry)
         )
         flusher = asyncio.create_task(self._flush_loop())
         task = self._task

@@ -24,6 +24,7 @@ from app.inference.base import (
     EngineClient,
     EngineError,
     EngineIncompleteStream,
+    EngineOverloaded,
     GenerationParams,
 )
 from app.matchmaking import Pairing
@@ -89,7 +90,47 @@ class BattleOutcome:
         return self.status == "completed"
 
 
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Bounded retries for an overloaded engine (HTTP 429, or TGI's in-stream overload),
+    only before the side has shown any text: a voter never sees a continuation restart."""
+
+    retries: int = 3
+    backoff_s: float = 0.5  # doubles after each attempt: 0.5, 1, 2 s
+
+    def delay(self, attempt: int) -> float:
+        return self.backoff_s * 2**attempt
+
+
 async def _stream_side(
+    side: Side,
+    client: EngineClient,
+    battle: Battle,
+    result: SideResult,
+    obs: BattleObserver,
+    retry: RetryPolicy,
+) -> None:
+    for attempt in range(retry.retries + 1):
+        try:
+            await _stream_once(side, client, battle, result, obs)
+            return
+        except EngineOverloaded as exc:
+            if result.text or attempt == retry.retries:
+                raise
+            delay = retry.delay(attempt)
+            log.info(
+                "battle %s side %s: engine overloaded (%s); retry %d/%d in %.1f s",
+                battle.battle_id,
+                side,
+                exc.url,
+                attempt + 1,
+                retry.retries,
+                delay,
+            )
+            await asyncio.sleep(delay)
+
+
+async def _stream_once(
     side: Side, client: EngineClient, battle: Battle, result: SideResult, obs: BattleObserver
 ) -> None:
     start = time.perf_counter()
@@ -114,12 +155,13 @@ async def _stream_both(
     make_client: ClientFactory,
     results: dict[Side, SideResult],
     obs: BattleObserver,
+    retry: RetryPolicy,
 ) -> None:
     """Stream both sides concurrently; the first failure cancels the other side."""
     tasks: dict[Side, asyncio.Task[None]] = {}
     for side, res in results.items():
         client = make_client(endpoints[res.contender.model_id], res.contender.model_id)
-        tasks[side] = asyncio.create_task(_stream_side(side, client, battle, res, obs))
+        tasks[side] = asyncio.create_task(_stream_side(side, client, battle, res, obs, retry))
     try:
         pending = set(tasks.values())
         while pending:
@@ -177,6 +219,7 @@ async def run_battle(
     make_client: ClientFactory,
     store: BattleStore,
     obs: BattleObserver,
+    retry: RetryPolicy | None = None,
 ) -> BattleOutcome:
     """Lease, stream, measure and log one battle. Cancellation is logged as a failure."""
     results: dict[Side, SideResult] = {
@@ -191,7 +234,9 @@ async def run_battle(
         lease = await directory.acquire(battle.pairing.models, holder=f"battle-{battle.battle_id}")
         outcome.lease_ms = (time.perf_counter() - start) * 1000
         obs.on_phase("streaming")
-        await _stream_both(battle, lease.endpoints, make_client, results, obs)
+        await _stream_both(
+            battle, lease.endpoints, make_client, results, obs, retry or RetryPolicy()
+        )
         outcome.status = "completed"
     except EngineDirectoryError as exc:
         outcome.error = f"engines: {exc}"

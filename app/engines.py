@@ -5,8 +5,13 @@ per model, valid until the battle releases it. While the lease is held the super
 stops those engines. Release in a `finally`: it never raises, even with the supervisor down.
 
 - `SupervisorDirectory` talks to the supervisor's HTTP API (`tgi/supervisor_api.py`).
-- `StaticDirectory` serves fixed per-model URLs (`supervisor.static_endpoints`), for an
-  engine fleet run by someone else.
+- `RemoteDirectory` (`app/remote_engines.py`) serves engines that something else runs,
+  one or several replicas per model (`supervisor.remote_endpoints`), probed before use.
+- `StaticDirectory` serves fixed per-model URLs (`supervisor.static_endpoints`), trusted
+  without probing (tests, a single hand-started engine).
+
+`prefetch` starts loading a battle's models before the voter presses Generate, and
+`status` feeds what the page tells the voter (`app/engine_status.py`).
 
 Every failure is an `EngineDirectoryError` with a stable `kind` (the supervisor's error
 kinds, plus `unavailable` when it cannot be reached) and a `voter_message` for the page.
@@ -85,6 +90,11 @@ class EngineDirectory(Protocol):
         """The supervisor's `/status` (slots, engines, queue), or None if unavailable."""
         ...
 
+    async def prefetch(self, models: Sequence[str]) -> dict[str, str] | None:
+        """Start loading `models` without waiting or leasing; what happened per model, or
+        None if that could not be asked. Never raises."""
+        ...
+
 
 class SupervisorDirectory:
     """Engines from the supervisor's HTTP API.
@@ -151,6 +161,33 @@ class SupervisorDirectory:
                 resp.text[:200],
             )
 
+    async def prefetch(self, models: Sequence[str]) -> dict[str, str] | None:
+        try:
+            resp = await self._client.post(
+                "/prefetch", json={"models": list(models)}, timeout=self._short
+            )
+            data = resp.json() if resp.status_code == 202 else None
+        except (httpx.HTTPError, ValueError) as exc:
+            log.info("prefetch of %s failed: %r", list(models), exc)
+            return None
+        if not isinstance(data, dict) or not isinstance(data.get("models"), dict):
+            log.info("prefetch of %s: supervisor answered %d", list(models), resp.status_code)
+            return None
+        return {str(k): str(v) for k, v in data["models"].items()}
+
+    async def renew(self, lease: Lease, ttl_s: float | None = None) -> bool:
+        """Extend a lease the supervisor would otherwise expire (`supervisor.lease_ttl_s`);
+        only battles longer than that need it. False if the lease is gone. Never raises."""
+        body: dict[str, Any] = {"lease_id": lease.lease_id}
+        if ttl_s is not None:
+            body["ttl_s"] = ttl_s
+        try:
+            resp = await self._client.post("/renew", json=body, timeout=self._short)
+        except httpx.HTTPError as exc:
+            log.warning("renewal of lease %s failed: %r", lease.lease_id, exc)
+            return False
+        return resp.status_code == 200
+
     async def status(self) -> dict[str, Any] | None:
         try:
             resp = await self._client.get("/status", timeout=self._short)
@@ -197,13 +234,21 @@ class StaticDirectory:
     async def status(self) -> dict[str, Any] | None:
         return {"launcher": "static", "slots": [], "queue": [], "endpoints": self.endpoints}
 
+    async def prefetch(self, models: Sequence[str]) -> dict[str, str] | None:
+        return {m: "static" for m in models if m in self.endpoints}
+
     async def aclose(self) -> None:
         return None
 
 
-def directory_from_settings(settings: Settings) -> SupervisorDirectory | StaticDirectory:
-    """The supervisor when `supervisor.url` is set, else the static endpoints."""
+def directory_from_settings(settings: Settings) -> EngineDirectory:
+    """The supervisor when `supervisor.url` is set, else the remote endpoints (probed,
+    with replicas), else the static endpoints."""
     sup = settings.supervisor
     if sup.url:
         return SupervisorDirectory(sup.url, sup.acquire_timeout_s)
+    if sup.remote_endpoints:
+        from app.remote_engines import RemoteDirectory
+
+        return RemoteDirectory.from_settings(settings)
     return StaticDirectory(sup.static_endpoints)

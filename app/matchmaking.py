@@ -1,13 +1,18 @@
 """Matchmaking: which two models fight, and on which side each appears.
 
-A battle pits one MultiSynt variant of the language (chosen uniformly at random) against the
-language's HPLT reference model, and puts each on the left (A) or right (B) with equal
-probability, so the displayed position carries no information about the family.
+A battle pits one MultiSynt variant of the language against the language's HPLT reference
+model, and puts each on the left (A) or right (B) with equal probability, so the displayed
+position carries no information about the family.
+
+Which variant: uniformly at random by default. Given how many battles each variant already
+has and which models are loaded, `choose_variant` keeps the variants balanced while
+sparing voters a model load where balance allows (see its docstring for the policy).
 """
 
 from __future__ import annotations
 
 import random
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 
 from app.registry import Contender, Language
@@ -25,10 +30,62 @@ class Pairing:
         return [self.a.model_id, self.b.model_id]
 
 
-def pick_pairing(language: Language, rng: random.Random | None = None) -> Pairing:
-    """A random MultiSynt variant against the HPLT model, sides shuffled."""
+DEFAULT_SLACK = 3
+"""How many battles a variant may lead the least-used one by, to use a loaded model."""
+
+
+def choose_variant(
+    language: Language,
+    *,
+    counts: Mapping[str, int] | None = None,
+    loaded: Collection[str] | None = None,
+    slack: int = DEFAULT_SLACK,
+    rng: random.Random | None = None,
+) -> Contender:
+    """The MultiSynt variant for the next battle in `language`: balance first, then cost.
+
+    Policy, with `n(v)` the battles (or votes) variant `v` already has, from `counts`
+    (model id -> count; missing ids count 0):
+
+    1. **Eligible** are the variants with `n(v) <= min(n) + slack`: none may run further
+       ahead of the least-used variant than `slack`.
+    2. **Warm first**: if some eligible variants are in `loaded` (model ids resident on
+       the engines, ready or loading, e.g. from the supervisor's `/status`), only those
+       stay eligible, so the voter does not wait for a model load.
+    3. Among what is left, the **least used** wins; ties are broken at random.
+
+    Guarantee: when `counts` is updated after every battle chosen this way, no variant is
+    ever more than `slack + 1` battles ahead of another, whatever is loaded (a variant is
+    only picked while it is at most `slack` ahead). `slack=0` is strict round-robin and
+    ignores cost except among tied variants; a larger slack saves more loads (a voter who
+    plays a few battles in a language sees the loaded variant) at the price of a wider
+    transient imbalance, which the next battles repay. Without `counts` every variant is
+    tied, so the choice is uniform among the loaded ones (or all, when none is loaded):
+    with neither argument this is the plain uniform draw.
+    """
     rng = rng or random.SystemRandom()
-    multisynt = rng.choice(language.multisynt)
+    variants = list(language.multisynt)
+    n = {v.model_id: (counts or {}).get(v.model_id, 0) for v in variants}
+    floor = min(n.values())
+    eligible = [v for v in variants if n[v.model_id] <= floor + max(slack, 0)]
+    warm = [v for v in eligible if loaded is not None and v.model_id in loaded]
+    pool = warm or eligible
+    fewest = min(n[v.model_id] for v in pool)
+    return rng.choice([v for v in pool if n[v.model_id] == fewest])
+
+
+def pick_pairing(
+    language: Language,
+    rng: random.Random | None = None,
+    *,
+    counts: Mapping[str, int] | None = None,
+    loaded: Collection[str] | None = None,
+    slack: int = DEFAULT_SLACK,
+) -> Pairing:
+    """A MultiSynt variant (`choose_variant`; uniform without `counts` and `loaded`)
+    against the HPLT model, sides shuffled."""
+    rng = rng or random.SystemRandom()
+    multisynt = choose_variant(language, counts=counts, loaded=loaded, slack=slack, rng=rng)
     if rng.random() < 0.5:
         return Pairing(a=multisynt, b=language.hplt)
     return Pairing(a=language.hplt, b=multisynt)

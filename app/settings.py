@@ -49,6 +49,8 @@ class EngineSettings(BaseModel):
     token_timeout_s: float = Field(20.0, gt=0, description="longest silence between tokens")
     total_timeout_s: float = Field(180.0, gt=0, description="request start to last token")
     api_key: SecretStr | None = Field(None, description="bearer token sent to the engines")
+    overload_retries: int = Field(3, ge=0, description="retries of an overloaded (429) engine")
+    overload_backoff_s: float = Field(0.5, ge=0, description="first retry delay; doubles")
 
 
 class StandinSettings(BaseModel):
@@ -56,24 +58,112 @@ class StandinSettings(BaseModel):
 
     token_interval_s: float = Field(0.03, ge=0, description="pause between streamed tokens")
     startup_delay_s: float = Field(1.0, ge=0, description="simulated model loading time")
+    startup_s_per_billion_params: float = Field(
+        0.0, ge=0, description="extra loading time per billion parameters (bigger loads slower)"
+    )
+    faults: dict[str, str] = Field(
+        default_factory=dict,
+        description="model id or glob -> start-up fault spec (exit:N, never-ready, ...)",
+    )
 
 
 class SupervisorSettings(BaseModel):
-    """Where the app finds engines: a supervisor, or static per-model endpoints."""
+    """The supervisor service, and where the app finds engines: the supervisor's URL, or
+    engines run by someone else (`remote_endpoints`, `static_endpoints`). See
+    docs/supervisor.md."""
 
     url: str | None = Field(None, description="supervisor base URL, e.g. http://127.0.0.1:8600")
     host: str = "127.0.0.1"
     port: int = 8600
     gpus: int = Field(2, ge=1, description="GPU slots; slot 0 serves MultiSynt, slot 1 HPLT")
-    models_per_gpu: int = Field(3, ge=1, description="engines kept resident per GPU slot")
-    launcher: Literal["standin", "tgi"] = "standin"
+    launcher: Literal["standin", "tgi", "vllm", "command"] = Field(
+        "standin",
+        description="standin (no GPU), tgi or vllm (tgi/launch.sh containers), "
+        "command (launch_command)",
+    )
+    launch_command: str | None = Field(
+        None,
+        description="engine command template with {model_id} {gpu} {port} {name} "
+        "{memory_fraction}; it must stay in the foreground (required for launcher=command)",
+    )
+    stop_command: str | None = Field(
+        None, description="run before stopping an engine (default for containers: docker stop)"
+    )
     first_engine_port: int = 8700
+    # Residency by memory (tgi/residency.py).
+    gpu_memory_gb: float | list[float] = Field(
+        80.0, description="memory per GPU in GB: one number, or a list by GPU index"
+    )
+    gpu_memory_reserve_gb: float = Field(2.0, ge=0, description="per GPU, kept from engines")
+    engine_headroom_gb: float = Field(
+        12.0, ge=0, description="per engine on top of bf16 weights: KV cache, CUDA graphs"
+    )
+    model_memory_gb: dict[str, float] = Field(
+        default_factory=dict, description="model id or glob -> GB, overrides the estimate"
+    )
+    models_per_gpu: int | None = Field(
+        None, ge=1, description="optional cap on engines per GPU; memory decides when unset"
+    )
+    # Engine lifecycle (tgi/engine_runner.py).
     ready_timeout_s: float = Field(900.0, gt=0, description="launch until ready, then failed")
+    poll_interval_s: float = Field(0.1, gt=0, description="readiness probe interval")
+    health_interval_s: float = Field(10.0, gt=0, description="health probe of ready engines")
+    unhealthy_after: int = Field(3, ge=1, description="failed health probes before a restart")
+    max_restarts: int = Field(3, ge=0, description="restarts in a row before failed")
+    restart_backoff_s: float = Field(2.0, ge=0, description="first restart delay, doubling")
+    restart_backoff_max_s: float = Field(60.0, ge=0, description="longest restart delay")
+    failed_retry_after_s: float = Field(
+        60.0, ge=0, description="a failed model is refused at once for this long"
+    )
+    stop_grace_s: float = Field(15.0, gt=0, description="SIGTERM to SIGKILL")
+    # Leases and estimates.
     acquire_timeout_s: float = Field(
         600.0, gt=0, description="how long a battle waits for its models"
     )
+    lease_ttl_s: float = Field(
+        300.0, gt=0, description="a lease not released or renewed by then is released"
+    )
+    expected_load_s: float = Field(
+        60.0, gt=0, description="load-time estimate before any load was measured"
+    )
+    load_history_path: Path | None = Field(
+        None, description="JSON file keeping measured load times across restarts"
+    )
+    # Engines run by someone else (app/remote_engines.py), used when url is unset.
+    remote_endpoints: dict[str, str | list[str]] = Field(
+        default_factory=dict,
+        description="model id -> base URL or list of replica URLs, probed before use",
+    )
+    remote_probe_ttl_s: float = Field(5.0, ge=0, description="a passed probe is trusted this long")
+    remote_unhealthy_s: float = Field(
+        30.0, ge=0, description="a failing replica is skipped this long"
+    )
+    remote_ready_wait_s: float = Field(
+        120.0, gt=0, description="how long a battle waits for a remote model to answer"
+    )
     static_endpoints: dict[str, str] = Field(
-        default_factory=dict, description="model id -> engine URL, used when url is unset"
+        default_factory=dict, description="model id -> engine URL, trusted without probing"
+    )
+
+
+class AnalyticsSettings(BaseModel):
+    """The analysts' snapshot and the /leaderboard page (see docs/analytics.md)."""
+
+    snapshot_path: Path | None = Field(
+        None, description="analysts' read-only copy (default: <db>.snapshot.duckdb beside it)"
+    )
+    snapshot_interval_s: float = Field(
+        300.0, ge=0, description="how often the running app refreshes the snapshot; 0: never"
+    )
+    snapshot_request_poll_s: float = Field(
+        1.0, gt=0, description="how often the app looks for `oellm-arena snapshot` requests"
+    )
+    refresh_s: float = Field(
+        5.0, gt=0, description="how often an open /leaderboard looks for new votes"
+    )
+    bootstrap_rounds: int = Field(1000, ge=0, description="bootstrap rounds behind intervals")
+    min_votes: int = Field(
+        30, ge=1, description="fewer decisive votes than this and a number carries a warning"
     )
 
 
@@ -99,6 +189,7 @@ class Settings(BaseSettings):
     engine: EngineSettings = Field(default_factory=EngineSettings)
     standin: StandinSettings = Field(default_factory=StandinSettings)
     supervisor: SupervisorSettings = Field(default_factory=SupervisorSettings)
+    analytics: AnalyticsSettings = Field(default_factory=AnalyticsSettings)
 
     @classmethod
     def settings_customise_sources(

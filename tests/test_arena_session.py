@@ -49,6 +49,7 @@ def session(engines: dict[str, Standin], store: BattleStore) -> Iterator[ArenaSe
     settings = Settings(
         session_salt="test-salt",
         generation={"max_new_tokens": TOKENS},
+        engine={"overload_retries": 2, "overload_backoff_s": 0.01},
         stream_flush_interval_s=0.1,
     )
     services = ArenaServices(
@@ -122,6 +123,16 @@ async def test_an_overloaded_engine_fails_the_battle_clearly_and_logs_it(
     assert await session.vote("model_a") is False
     row = store.get_battle(outcome.battle.battle_id)
     assert row["status"] == "failed" and "overloaded" in row["error"]
+
+
+async def test_an_engine_overloaded_briefly_is_retried_and_the_battle_completes(
+    session: ArenaSession, store: BattleStore, engines: dict[str, Standin]
+) -> None:
+    engines[HPLT].set_fault("overloaded", times=2)  # two refusals, then it answers
+    outcome = await session.generate("Norge er et land i Nord-Europa, og")
+    assert outcome is not None and outcome.votable, outcome and outcome.error
+    assert engines[HPLT].stats()["fault"] is None  # both refusals were used up
+    assert store.get_battle(outcome.battle.battle_id)["status"] == "completed"
 
 
 async def test_a_disconnect_mid_stream_fails_the_battle(

@@ -51,6 +51,10 @@ EXPECTED_COLUMNS = [
     ("seed", "BIGINT"),
     ("session_hash", "VARCHAR"),
     ("app_version", "VARCHAR"),
+    ("flags", "VARCHAR[]"),
+    ("legacy_rows", "INTEGER"),
+    ("legacy_language", "VARCHAR"),
+    ("legacy_prompt", "VARCHAR"),
 ]
 NAMES = [fn.__name__ for fn in MIGRATIONS]
 

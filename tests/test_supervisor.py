@@ -7,11 +7,15 @@ time, and the fake probe asks the launcher instead of making HTTP calls.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from dataclasses import fields
 
 import pytest
 
+from tgi.engine_runner import Lifecycle
 from tgi.launchers import EngineProcess
+from tgi.load_history import LoadHistory
+from tgi.residency import MemoryModel
 from tgi.supervisor import (
     AcquireTimeout,
     BadRequest,
@@ -25,8 +29,8 @@ from tgi.supervisor import (
 pytestmark = pytest.mark.timeout(20)
 
 FAMILIES = {
-    **{f"ms-{x}": "multisynt" for x in "abcd"},
-    **{f"hp-{x}": "hplt" for x in "abcd"},
+    **{f"ms-{x}": "multisynt" for x in "abcde"},
+    **{f"hp-{x}": "hplt" for x in "abcde"},
 }
 
 
@@ -62,7 +66,8 @@ class FakeProcess:
 
 
 class FakeLauncher:
-    """Engines that load for `load_s`; `crash` models exit at once, `hang` never get ready."""
+    """Engines that load for `load_s`; `crash` models exit at once, `hang` never get ready,
+    `sick` ones stop answering probes once ready."""
 
     name = "fake"
 
@@ -72,13 +77,21 @@ class FakeLauncher:
         self.load_s = load_s
         self.crash = crash or set()
         self.hang = hang or set()
+        self.sick: set[str] = set()
         self.started: list[str] = []
+        self.start_times: list[float] = []
         self.stopped: list[str] = []
         self.by_port: dict[int, FakeProcess] = {}
+        self.fractions: dict[str, float] = {}
+        self.procs: list[FakeProcess] = []
 
-    async def start(self, model_id: str, gpu: int, port: int) -> EngineProcess:
+    async def start(
+        self, model_id: str, gpu: int, port: int, *, memory_fraction: float = 1.0
+    ) -> EngineProcess:
         loop = asyncio.get_running_loop()
         self.started.append(model_id)
+        self.start_times.append(loop.time())
+        self.fractions[model_id] = memory_fraction
         ready_at = float("inf") if model_id in self.hang else loop.time() + self.load_s
         lines = [f"{model_id}: line {i}" for i in range(30)]
         proc = FakeProcess(model_id, port, ready_at, lines)
@@ -86,6 +99,7 @@ class FakeLauncher:
             proc.lines.append("CUDA out of memory")
             loop.call_later(0.01, proc.exit, 1)
         self.by_port[port] = proc
+        self.procs.append(proc)
         return proc
 
     async def stop(self, engine: EngineProcess, grace_s: float) -> None:
@@ -99,21 +113,44 @@ class FakeLauncher:
         if proc is None or proc.returncode is not None:
             return "connection refused"
         assert proc.model_id == model_id
-        return None if asyncio.get_running_loop().time() >= proc.ready_at else "loading"
+        if asyncio.get_running_loop().time() < proc.ready_at:
+            return "loading"
+        return "no answer" if model_id in self.sick else None
+
+    def process_of(self, model_id: str) -> FakeProcess:
+        """The latest process launched for `model_id`."""
+        return [p for p in self.procs if p.model_id == model_id][-1]
+
+
+LIFECYCLE_FIELDS = {f.name for f in fields(Lifecycle)}
 
 
 def make_supervisor(launcher: FakeLauncher, **kwargs: object) -> Supervisor:
+    """A supervisor on the fake launcher; `Lifecycle` fields may be given as keywords."""
+    timing: dict = {
+        "ready_timeout_s": 5.0,
+        "poll_interval_s": 0.01,
+        "stop_grace_s": 0.5,
+        "health_interval_s": 0.02,
+        "max_restarts": 0,
+        "backoff_s": 0.01,
+        **{k: v for k, v in kwargs.items() if k in LIFECYCLE_FIELDS},
+    }
     options: dict = {
         "gpus": 2,
         "models_per_gpu": 2,
         "first_engine_port": 39100,
-        "ready_timeout_s": 5.0,
         "acquire_timeout_s": 5.0,
-        "poll_interval_s": 0.01,
-        "stop_grace_s": 0.5,
-        **kwargs,
+        "failed_retry_after_s": 0.0,
+        **{k: v for k, v in kwargs.items() if k not in LIFECYCLE_FIELDS},
     }
-    return Supervisor(launcher, family_of=family_of, probe=launcher.probe, **options)
+    return Supervisor(
+        launcher,
+        family_of=family_of,
+        probe=launcher.probe,
+        lifecycle=Lifecycle(**timing),
+        **options,
+    )
 
 
 @pytest.fixture
@@ -353,3 +390,201 @@ async def test_shutdown_stops_engines_and_fails_waiters(launcher: FakeLauncher) 
     assert all(p.returncode is not None for p in launcher.by_port.values())
     with pytest.raises(ShuttingDown):
         await sup.acquire(["ms-a"], "late")
+
+
+async def until(predicate: Callable[[], object], what: str, timeout_s: float = 5.0) -> None:
+    """Poll `predicate` until it is true, failing after `timeout_s`."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout_s
+    while not predicate():
+        if loop.time() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.005)
+
+
+# --- restarts, health, failures -------------------------------------------------------------
+
+
+async def test_crashed_engine_is_restarted_on_the_same_url(launcher: FakeLauncher) -> None:
+    sup = make_supervisor(launcher, max_restarts=2, backoff_s=0.05)
+    try:
+        lease = await sup.acquire(["ms-a"], "battle-1")
+        first = launcher.process_of("ms-a")
+        first.exit(137)
+        await until(lambda: engines(sup)["ms-a"]["state"] == "restarting", "restarting")
+        engine = engines(sup)["ms-a"]
+        assert "unexpectedly with code 137" in engine["last_error"]
+        assert engine["log_tail"][-1] == "ms-a: line 29" and engine["retry_at"] is not None
+        await until(lambda: engines(sup)["ms-a"]["state"] == "ready", "ready again")
+        engine = engines(sup)["ms-a"]
+        assert engine["restarts"] == 1 and engine["url"] == lease.endpoints["ms-a"]
+        assert launcher.process_of("ms-a") is not first
+        assert engine["leases"] == 1  # the battle's lease survived the restart
+        sup.release(lease.lease_id)
+        assert sup.status()["launches"] == 2
+    finally:
+        await sup.shutdown()
+
+
+async def test_repeated_failure_backs_off_then_fails(launcher: FakeLauncher) -> None:
+    launcher.crash = {"ms-a"}
+    sup = make_supervisor(launcher, max_restarts=2, backoff_s=0.05, failed_retry_after_s=30)
+    try:
+        with pytest.raises(EngineFailed, match="gave up after 2 restarts") as err:
+            await sup.acquire(["ms-a"], "battle-1")
+        assert "exited while loading with code 1" in str(err.value)
+        assert err.value.log_tail[-1] == "CUDA out of memory"
+        assert launcher.started == ["ms-a"] * 3
+        t = launcher.start_times
+        assert t[2] - t[1] > 1.5 * (t[1] - t[0]) > 0.07  # 0.05 s, then 0.1 s: it doubles
+        # Asked again at once: refused without a fourth launch, with the same reason.
+        with pytest.raises(EngineFailed, match="tried again 30 s after") as again:
+            await sup.acquire(["ms-a", "hp-a"], "battle-2")
+        assert again.value.log_tail[-1] == "CUDA out of memory"
+        assert sup.prefetch(["ms-a"]) == {"ms-a": "failed"}
+        assert launcher.started.count("ms-a") == 3 and "hp-a" not in launcher.started
+    finally:
+        await sup.shutdown()
+
+
+async def test_engine_that_stops_answering_is_restarted(launcher: FakeLauncher) -> None:
+    sup = make_supervisor(launcher, max_restarts=1, unhealthy_after=2)
+    try:
+        await use(sup, "ms-a")
+        launcher.sick = {"ms-a"}
+        await until(lambda: "ms-a" in launcher.stopped, "the unhealthy engine to be stopped")
+        launcher.sick = set()
+        await until(lambda: engines(sup)["ms-a"]["state"] == "ready", "ready again")
+        engine = engines(sup)["ms-a"]
+        assert engine["restarts"] == 1 and engine["healthy"] is True
+        assert "stopped answering health checks (no answer)" in engine["last_error"]
+    finally:
+        await sup.shutdown()
+
+
+async def test_unhealthy_engine_is_not_stopped_while_leased(launcher: FakeLauncher) -> None:
+    sup = make_supervisor(launcher, max_restarts=1, unhealthy_after=2)
+    try:
+        lease = await sup.acquire(["ms-a"], "streaming-battle")
+        launcher.sick = {"ms-a"}
+        engine = sup.slots[0].engines["ms-a"]
+        await until(lambda: engine.health_failures >= 6, "several failed health checks")
+        assert launcher.stopped == [] and engine.state.value == "ready"
+        assert engines(sup)["ms-a"]["healthy"] is False
+        sup.release(lease.lease_id)
+        await until(lambda: launcher.stopped == ["ms-a"], "the restart once released")
+    finally:
+        await sup.shutdown()
+
+
+# --- leases ----------------------------------------------------------------------------------
+
+
+async def test_lease_expires_so_a_crashed_app_cannot_pin_engines(launcher: FakeLauncher) -> None:
+    sup = make_supervisor(launcher, models_per_gpu=1, lease_ttl_s=0.2)
+    try:
+        held = await sup.acquire(["ms-a"], "crashed-app")  # never released
+        assert held.expires_at - held.acquired_at == pytest.approx(0.2)
+        lease = await sup.acquire(["ms-b"], "battle-2", timeout_s=3)
+        assert launcher.stopped == ["ms-a"]
+        assert lease.queued_s > 0.1  # waited for the expiry
+        with pytest.raises(UnknownLease, match="expired"):
+            sup.release(held.lease_id)
+        sup.release(lease.lease_id)
+    finally:
+        await sup.shutdown()
+
+
+async def test_renewed_lease_keeps_its_engines(launcher: FakeLauncher) -> None:
+    sup = make_supervisor(launcher, models_per_gpu=1, lease_ttl_s=0.2)
+    try:
+        held = await sup.acquire(["ms-a"], "long-battle")
+        renewed = sup.renew(held.lease_id, ttl_s=10)
+        assert renewed.expires_at > held.acquired_at + 9
+        with pytest.raises(AcquireTimeout):
+            await sup.acquire(["ms-b"], "battle-2", timeout_s=0.5)
+        assert launcher.stopped == []
+        with pytest.raises(UnknownLease):
+            sup.renew("nope")
+        sup.release(held.lease_id)
+    finally:
+        await sup.shutdown()
+
+
+# --- residency by memory ----------------------------------------------------------------------
+
+
+def memory(**kwargs: object) -> MemoryModel:
+    options: dict = {"gpu_memory_gb": 40.0, "reserve_gb": 0.0, "headroom_gb": 0.0, **kwargs}
+    return MemoryModel(**options)
+
+
+async def test_as_many_engines_stay_resident_as_memory_allows(launcher: FakeLauncher) -> None:
+    sup = make_supervisor(launcher, models_per_gpu=None, memory=memory(overrides={"*": 10}))
+    try:
+        for model in ("ms-a", "ms-b", "ms-c", "ms-d", "ms-a"):
+            await use(sup, model)
+        assert launcher.stopped == [] and launcher.started.count("ms-a") == 1
+        assert launcher.fractions["ms-a"] == 0.25
+        slot = sup.status()["slots"][0]
+        assert slot["memory_used_gb"] == 40 and slot["capacity"] == 4
+        await use(sup, "ms-e")  # full: the least recently used goes
+        assert launcher.stopped == ["ms-b"]
+    finally:
+        await sup.shutdown()
+
+
+async def test_a_big_model_evicts_as_many_as_needed(launcher: FakeLauncher) -> None:
+    sizes = {"ms-a": 30, "*": 10}
+    sup = make_supervisor(launcher, models_per_gpu=None, memory=memory(overrides=sizes))
+    try:
+        for model in ("ms-b", "ms-c", "ms-d"):
+            await use(sup, model)
+        await use(sup, "ms-a")
+        assert launcher.stopped == ["ms-b", "ms-c"]
+        assert {e["model"] for e in sup.status()["slots"][0]["engines"]} == {"ms-a", "ms-d"}
+        with pytest.raises(BadRequest, match=r"need 50\.0 GB on GPU 0, which has 40\.0 GB"):
+            await sup.acquire(["ms-a", "ms-b", "ms-c"], "too-big")
+    finally:
+        await sup.shutdown()
+
+
+# --- status: load estimates, progress, the queue ----------------------------------------------
+
+
+async def test_status_reports_progress_and_measured_load_times(launcher: FakeLauncher) -> None:
+    launcher.load_s = 0.3
+    sup = make_supervisor(launcher, history=LoadHistory(default_s=0.6))
+    try:
+        assert sup.status()["typical_load_seconds"] == 0.6
+        waiting = asyncio.create_task(sup.acquire(["ms-a"], "b1"))
+        await until(lambda: "ms-a" in launcher.started, "the launch")
+        engine = engines(sup)["ms-a"]
+        assert engine["state"] == "loading" and engine["expected_load_seconds"] == 0.6
+        assert 0 <= engine["progress"] < 1 and 0 < engine["eta_seconds"] <= 0.6
+        sup.release((await waiting).lease_id)
+        engine = engines(sup)["ms-a"]
+        assert engine["progress"] == 1.0 and 0.3 <= engine["load_seconds"] < 0.6
+        status = sup.status()
+        assert status["expected_load_seconds"] == {"ms-a": engine["load_seconds"]}
+        assert status["typical_load_seconds"] == engine["load_seconds"]
+        assert engine["expected_load_seconds"] == engine["load_seconds"]
+    finally:
+        await sup.shutdown()
+
+
+async def test_status_lists_the_queue_in_order(launcher: FakeLauncher) -> None:
+    sup = make_supervisor(launcher, models_per_gpu=1)
+    try:
+        held = await sup.acquire(["ms-a"], "battle-1")
+        second = asyncio.create_task(sup.acquire(["ms-b", "hp-b"], "battle-2"))
+        third = asyncio.create_task(sup.acquire(["ms-c"], "battle-3"))
+        await until(lambda: len(sup.status()["queue"]) == 2, "two queued requests")
+        queue = sup.status()["queue"]
+        assert [(q["position"], q["holder"]) for q in queue] == [(1, "battle-2"), (2, "battle-3")]
+        assert queue[0]["models"] == ["ms-b", "hp-b"] and queue[0]["waited_s"] >= 0
+        sup.release(held.lease_id)
+        sup.release((await second).lease_id)
+        sup.release((await third).lease_id)
+    finally:
+        await sup.shutdown()

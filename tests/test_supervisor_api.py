@@ -7,6 +7,7 @@ The tornado app runs on the test's event loop with the fake launcher from
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator
 
 import httpx
@@ -19,6 +20,7 @@ from app.engines import (
     SupervisorDirectory,
     directory_from_settings,
 )
+from app.remote_engines import RemoteDirectory
 from app.settings import Settings
 from tests.conftest import free_port
 from tests.test_supervisor import FakeLauncher, make_supervisor
@@ -171,3 +173,49 @@ def test_directory_from_settings() -> None:
     assert isinstance(directory_from_settings(Settings()), StaticDirectory)
     settings = Settings(supervisor={"url": "http://127.0.0.1:8600"})  # type: ignore[arg-type]
     assert isinstance(directory_from_settings(settings), SupervisorDirectory)
+    remote = Settings(
+        supervisor={"remote_endpoints": {"m": ["http://a:1", "http://b:2"]}},  # type: ignore[arg-type]
+        engine={"api_key": "hf_x"},  # type: ignore[arg-type]
+    )
+    directory = directory_from_settings(remote)
+    assert isinstance(directory, RemoteDirectory)
+    assert [r.url for r in directory.replicas["m"]] == ["http://a:1", "http://b:2"]
+
+
+async def test_lease_ttl_renew_and_queue_time(client: httpx.AsyncClient) -> None:
+    resp = await client.post("/acquire", json={"models": ["ms-a"], "ttl_s": 60})
+    lease = resp.json()
+    assert lease["ttl_s"] == 60 and lease["queued_s"] == 0
+    assert lease["expires_at"] > time.time() + 55
+    resp = await client.post("/renew", json={"lease_id": lease["lease_id"], "ttl_s": 600})
+    assert resp.status_code == 200 and resp.json()["expires_at"] > time.time() + 590
+    await client.post("/release", json={"lease_id": lease["lease_id"]})
+    resp = await client.post("/renew", json={"lease_id": lease["lease_id"]})
+    assert resp.status_code == 404 and resp.json()["kind"] == "unknown_lease"
+    resp = await client.post("/renew", json={"lease_id": 5})
+    assert resp.status_code == 400
+    resp = await client.post("/acquire", json={"models": ["ms-a"], "ttl_s": "long"})
+    assert resp.status_code == 400 and "ttl_s" in resp.json()["error"]
+
+
+async def test_supervisor_directory_prefetch_and_renew(served: tuple[Supervisor, str]) -> None:
+    _sup, url = served
+    directory = SupervisorDirectory(url, timeout=5)
+    try:
+        assert await directory.prefetch(["ms-a", "hp-a"]) == {
+            "ms-a": "launched",
+            "hp-a": "launched",
+        }
+        assert await directory.prefetch(["no/such-model"]) is None  # 404: logged, not raised
+        lease = await directory.acquire(["ms-a"], holder="battle-1")
+        assert await directory.renew(lease, ttl_s=120) is True
+        await directory.release(lease)
+        assert await directory.renew(lease) is False
+    finally:
+        await directory.aclose()
+    down = SupervisorDirectory(f"http://127.0.0.1:{free_port()}", timeout=1)
+    try:
+        assert await down.prefetch(["ms-a"]) is None
+        assert await down.renew(lease) is False
+    finally:
+        await down.aclose()

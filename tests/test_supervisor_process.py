@@ -8,6 +8,7 @@ the stand-in engine.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import socket
@@ -16,14 +17,21 @@ import sys
 import textwrap
 import time
 from collections.abc import Iterator
+from dataclasses import fields
 from pathlib import Path
 
 import httpx
 import pytest
 
+from app.settings import Settings
 from tests.conftest import free_port
-from tgi.launchers import CommandLauncher
+from tgi.engine_runner import Lifecycle
+from tgi.launchers import CommandLauncher, Launcher, StandinLauncher
+from tgi.slots import registry_family
 from tgi.supervisor import EngineFailed, Supervisor
+from tgi.supervisor_api import build_launcher
+
+LIFECYCLE_FIELDS = {f.name for f in fields(Lifecycle)}
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(90)]
 
@@ -187,15 +195,21 @@ TINY_ENGINE = textwrap.dedent(
 )
 
 
-def make_supervisor(launcher: CommandLauncher, **kwargs: object) -> Supervisor:
-    options: dict = {
-        "first_engine_port": free_port(),
+def make_supervisor(launcher: Launcher, **kwargs: object) -> Supervisor:
+    """An in-process supervisor; `Lifecycle` fields may be given as keywords."""
+    timing: dict = {
         "ready_timeout_s": 20.0,
         "poll_interval_s": 0.05,
         "stop_grace_s": 2.0,
-        **kwargs,
+        "max_restarts": 0,
+        **{k: v for k, v in kwargs.items() if k in LIFECYCLE_FIELDS},
     }
-    return Supervisor(launcher, family_of=FAMILIES.__getitem__, **options)
+    options: dict = {
+        "first_engine_port": free_port(),
+        "family_of": FAMILIES.__getitem__,
+        **{k: v for k, v in kwargs.items() if k not in LIFECYCLE_FIELDS},
+    }
+    return Supervisor(launcher, lifecycle=Lifecycle(**timing), **options)
 
 
 async def test_command_launcher_engine_ready_then_stopped(tmp_path: Path) -> None:
@@ -248,3 +262,189 @@ async def test_command_launcher_stop_template_runs(tmp_path: Path) -> None:
     finally:
         await sup.shutdown()
     assert marker.read_text() == f"arena-gpu0-{port}"
+
+
+# --- the supervisor core over real stand-in engine processes ----------------------------------
+
+FINNISH = ["MultiSynt/nemotron-cc-finnish-tower9b", "HPLT/hplt2c_fin_checkpoints"]
+
+
+def standin_supervisor(**kwargs: object) -> tuple[Supervisor, StandinLauncher]:
+    faults = kwargs.pop("faults", None)
+    launcher = StandinLauncher(token_interval_s=0, startup_delay_s=0.1, faults=faults)  # type: ignore[arg-type]
+    options: dict = {"family_of": registry_family, "poll_interval_s": 0.05, **kwargs}
+    return make_supervisor(launcher, **options), launcher
+
+
+def pids(sup: Supervisor) -> dict[str, int]:
+    return {e["model"]: e["pid"] for s in sup.status()["slots"] for e in s["engines"]}
+
+
+async def eventually(predicate: object, what: str, timeout_s: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not predicate():  # type: ignore[operator]
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.02)
+
+
+async def test_language_switch_lease_blocks_eviction_and_shared_load() -> None:
+    sup, _ = standin_supervisor(models_per_gpu=1)
+    try:
+        swedish = await sup.acquire(SWEDISH, "swedish-battle")
+        swedish_pids = pids(sup)
+        # Four Finnish battles at once: they queue behind the Swedish lease...
+        finnish = [asyncio.create_task(sup.acquire(FINNISH, f"fin-{i}")) for i in range(4)]
+        await eventually(lambda: len(sup.status()["queue"]) == 4, "four queued requests")
+        assert sup.status()["launches"] == 2  # nothing evicted while the lease is held
+        assert not any(pid_gone(p) for p in swedish_pids.values())
+        sup.release(swedish.lease_id)
+        leases = await asyncio.gather(*finnish)
+        # ...then share one load per model, and the Swedish engines are gone.
+        assert sup.status()["launches"] == 4
+        assert len({lease.endpoints[FINNISH[1]] for lease in leases}) == 1
+        assert all(pid_gone(p) for p in swedish_pids.values())
+        async with httpx.AsyncClient(trust_env=False) as client:
+            info = await client.get(f"{leases[0].endpoints[FINNISH[0]]}/info")
+        assert info.json()["model_id"] == FINNISH[0]
+        for lease in leases:
+            sup.release(lease.lease_id)
+        finnish_pids = pids(sup)
+    finally:
+        await sup.shutdown()
+    assert all(pid_gone(p) for p in finnish_pids.values())
+
+
+async def test_residency_makes_returning_to_a_language_free() -> None:
+    sup, _ = standin_supervisor()  # default memory model: four engines per GPU
+    try:
+        for pair in (SWEDISH, FINNISH, SWEDISH):
+            sup.release((await sup.acquire(pair, "battle")).lease_id)
+        assert sup.status()["launches"] == 4
+        status = sup.status()
+        assert {e["state"] for s in status["slots"] for e in s["engines"]} == {"ready"}
+        assert status["slots"][0]["memory_used_gb"] == pytest.approx(32.6)
+        engine_pids = pids(sup)
+    finally:
+        await sup.shutdown()
+    assert all(pid_gone(p) for p in engine_pids.values())
+
+
+async def test_crashing_engine_is_restarted_then_failed_with_its_output() -> None:
+    crash = {FINNISH[1]: "exit:0.8"}  # every launch of it dies 0.8 s after starting
+    sup, _ = standin_supervisor(
+        faults=crash, max_restarts=1, backoff_s=0.1, failed_retry_after_s=60
+    )
+    try:
+        lease = await sup.acquire(FINNISH, "battle-1")
+        first_pid = pids(sup)[FINNISH[1]]
+        await eventually(lambda: pid_gone(first_pid), "the crash")
+        await eventually(lambda: sup.slots[1].engines[FINNISH[1]].restarts == 1, "the restart", 10)
+        engine = sup.slots[1].engines[FINNISH[1]]
+        await eventually(lambda: engine.state.value == "failed", "giving up", 10)
+        assert engine.url == lease.endpoints[FINNISH[1]]  # restarted on the same port
+        assert "exited unexpectedly with code 1 (gave up after 1 restarts)" in (engine.error or "")
+        with pytest.raises(EngineFailed, match="hplt2c_fin") as err:
+            await sup.acquire(FINNISH, "battle-2")
+        assert any("fault exit:0.8: exiting with status 1" in line for line in err.value.log_tail)
+        sup.release(lease.lease_id)
+        ms_pid = pids(sup)[FINNISH[0]]
+    finally:
+        await sup.shutdown()
+    assert pid_gone(ms_pid)
+
+
+async def test_never_ready_engine_times_out_with_a_clear_error() -> None:
+    sup, _ = standin_supervisor(faults={FINNISH[0]: "never-ready"}, ready_timeout_s=4.0)
+    try:
+        with pytest.raises(EngineFailed) as err:
+            await sup.acquire(FINNISH, "battle-1")
+        message = str(err.value)
+        assert "MultiSynt/nemotron-cc-finnish-tower9b failed: not ready after 4 s" in message
+        assert "(not accepting connections yet)" in message
+        assert any("fault never-ready" in line for line in err.value.log_tail)
+        engine = sup.slots[0].engines[FINNISH[0]]
+        assert engine.state.value == "failed" and engine.process is not None
+        stuck_pid = engine.process.pid
+        await eventually(lambda: pid_gone(stuck_pid), "the stuck engine to be stopped")
+    finally:
+        await sup.shutdown()
+
+
+def test_killed_supervisor_takes_its_engines_along(
+    supervisor_proc: tuple[subprocess.Popen[bytes], str, Path],
+) -> None:
+    proc, url, log_path = supervisor_proc
+    wait_healthy(proc, url, log_path)
+    resp = httpx.post(f"{url}/acquire", json={"models": SWEDISH}, timeout=60, trust_env=False)
+    assert resp.status_code == 200, resp.text
+    status = httpx.get(f"{url}/status", trust_env=False).json()
+    engine_pids = [e["pid"] for s in status["slots"] for e in s["engines"]]
+    proc.kill()  # no chance to clean up: the kernel tells the engines (PR_SET_PDEATHSIG)
+    proc.wait(10)
+    for pid in engine_pids:
+        wait_until(lambda p=pid: pid_gone(p), 10, f"engine {pid} to die with the supervisor")
+
+
+# --- tgi/launch.sh --foreground under the supervisor, with a fake docker ----------------------
+
+FAKE_DOCKER_RUNNING_STANDINS = """#!/usr/bin/env bash
+# Fake docker: records argv; `run` execs a stand-in engine where docker would start TGI.
+printf '%s\\n' "$@" --end-- >> "$FAKE_DOCKER_LOG"
+case "$1" in
+  info) exit 0 ;;
+  container) exit 1 ;;
+  stop | rm)
+    pid=$(cat "$FAKE_DOCKER_DIR/${!#}.pid" 2>/dev/null) && kill "$pid" 2>/dev/null
+    exit 0 ;;
+  run)
+    shift
+    while [ "$#" -gt 0 ]; do
+      case "$1" in
+        -p) port=${2%%:*}; shift 2 ;;
+        --name) name=$2; shift 2 ;;
+        --model-id) model=$2; shift 2 ;;
+        *) shift ;;
+      esac
+    done
+    echo "$$" > "$FAKE_DOCKER_DIR/$name.pid"
+    exec "$FAKE_PYTHON" -m tgi.standin_engine --model-id "$model" --port "$port" \\
+      --startup-delay 0.1 --token-interval 0 ;;
+esac
+"""
+
+
+async def test_launch_sh_containers_under_the_supervisor(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for name, text in (
+        ("docker", FAKE_DOCKER_RUNNING_STANDINS),
+        ("nvidia-smi", "#!/usr/bin/env bash\nprintf '0\\n1\\n'\n"),
+    ):
+        (bin_dir / name).write_text(text)
+        (bin_dir / name).chmod(0o755)
+    calls = tmp_path / "docker.log"
+    monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")
+    monkeypatch.setenv("FAKE_DOCKER_LOG", str(calls))
+    monkeypatch.setenv("FAKE_DOCKER_DIR", str(tmp_path))
+    monkeypatch.setenv("FAKE_PYTHON", sys.executable)
+    settings = Settings(supervisor={"launcher": "tgi"})  # type: ignore[arg-type]
+    launcher = build_launcher(settings)
+    sup = make_supervisor(launcher, family_of=registry_family)
+    try:
+        lease = await sup.acquire(SWEDISH, "battle-1")
+        port = int(lease.endpoints[SWEDISH[1]].rsplit(":", 1)[1])
+        engine_pids = pids(sup)
+        sup.release(lease.lease_id)
+    finally:
+        await sup.shutdown()
+    assert all(pid_gone(p) for p in engine_pids.values())
+    recorded = [c.strip("\n").split("\n") for c in calls.read_text().split("--end--\n") if c]
+    runs = [c for c in recorded if c[0] == "run"]
+    hplt_run = next(r for r in runs if SWEDISH[1] in r)
+    assert hplt_run[:7] == ["run", "--rm", "--name", f"arena-gpu1-{port}", "--gpus", "device=1",
+                            "--shm-size"]  # fmt: skip
+    assert hplt_run[-2:] == ["--cuda-memory-fraction", "0.20"]
+    assert ["stop", f"arena-gpu1-{port}"] in recorded

@@ -13,8 +13,9 @@ Output (stdout and stderr, merged) is read asynchronously, kept in a ring buffer
 last lines (shown in `/status` and in errors) and forwarded to the supervisor's log with a
 `[model@port]` prefix.
 
-`HttpProbe` decides when an engine is ready, and `Engine` is the supervisor's record of one
-launch (state, port, leases, timings, last output).
+Production runs `tgi/launch.sh --foreground`: the `docker run` client stays attached for
+the container's lifetime (its exit is the engine's exit, its output the engine's log), and
+`docker stop NAME` stops it; see `CommandLauncher`.
 """
 
 from __future__ import annotations
@@ -23,24 +24,19 @@ import asyncio
 import collections
 import contextlib
 import ctypes
+import fnmatch
 import logging
 import os
 import shlex
 import signal
 import socket
 import sys
-import time
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
-from enum import StrEnum
-from typing import Any, Protocol
-
-import httpx
+from collections.abc import Callable, Mapping, Sequence
+from typing import Protocol
 
 log = logging.getLogger("tgi.supervisor.engine")
 
 LOG_LINES_KEPT = 200
-LOG_TAIL_LINES = 20  # shown in /status and in errors
 _MAX_LINE = 1 << 20
 _PR_SET_PDEATHSIG = 1
 
@@ -70,8 +66,11 @@ class Launcher(Protocol):
 
     name: str
 
-    async def start(self, model_id: str, gpu: int, port: int) -> EngineProcess:
-        """Start an engine for `model_id` on GPU `gpu`, serving HTTP on `port`."""
+    async def start(
+        self, model_id: str, gpu: int, port: int, *, memory_fraction: float = 1.0
+    ) -> EngineProcess:
+        """Start an engine for `model_id` on GPU `gpu`, serving HTTP on `port`, using at
+        most `memory_fraction` of the GPU's memory."""
         ...
 
     async def stop(self, engine: EngineProcess, grace_s: float) -> None:
@@ -171,7 +170,13 @@ class SubprocessEngine:
 
 
 class StandinLauncher:
-    """Runs `python -m tgi.standin_engine` as a child process: the demo and CI engine."""
+    """Runs `python -m tgi.standin_engine` as a child process: the demo and CI engine.
+
+    Its simulated load time is `startup_delay_s` plus `startup_s_per_billion` per billion
+    parameters of the model (see `tgi.residency.params_billion`), so bigger models load
+    slower as they would for real. `faults` maps model ids (or glob patterns) to a
+    start-up fault spec (`exit:N`, `never-ready`, ...) for demos and tests of failures.
+    """
 
     name = "standin"
 
@@ -181,13 +186,32 @@ class StandinLauncher:
         startup_delay_s: float = 1.0,
         host: str = "127.0.0.1",
         extra_args: Sequence[str] = (),
+        *,
+        startup_s_per_billion: float = 0.0,
+        faults: Mapping[str, str] | None = None,
     ) -> None:
         self.token_interval_s = token_interval_s
         self.startup_delay_s = startup_delay_s
+        self.startup_s_per_billion = startup_s_per_billion
         self.host = host
         self.extra_args = list(extra_args)
+        self.faults = dict(faults or {})
+
+    def startup_delay(self, model_id: str) -> float:
+        from tgi.residency import params_billion
+
+        extra = self.startup_s_per_billion * params_billion(model_id)
+        return round(self.startup_delay_s + extra, 3)
+
+    def fault_for(self, model_id: str) -> str | None:
+        if model_id in self.faults:
+            return self.faults[model_id]
+        return next(
+            (f for pat, f in self.faults.items() if fnmatch.fnmatchcase(model_id, pat)), None
+        )
 
     def argv(self, model_id: str, gpu: int, port: int) -> list[str]:
+        fault = self.fault_for(model_id)
         return [
             sys.executable,
             "-m",
@@ -201,11 +225,14 @@ class StandinLauncher:
             "--token-interval",
             str(self.token_interval_s),
             "--startup-delay",
-            str(self.startup_delay_s),
+            str(self.startup_delay(model_id)),
+            *(["--fault", fault] if fault else []),
             *self.extra_args,
         ]
 
-    async def start(self, model_id: str, gpu: int, port: int) -> SubprocessEngine:
+    async def start(
+        self, model_id: str, gpu: int, port: int, *, memory_fraction: float = 1.0
+    ) -> SubprocessEngine:
         return await SubprocessEngine.spawn(self.argv(model_id, gpu, port), f"{model_id}@{port}")
 
     async def stop(self, engine: EngineProcess, grace_s: float) -> None:
@@ -216,13 +243,19 @@ class StandinLauncher:
 class CommandLauncher:
     """Runs an argv template per engine; for TGI containers or bare-metal launchers.
 
-    Placeholders `{model_id}`, `{gpu}`, `{port}` and `{name}` are filled in each argument,
-    e.g. `tgi/launch.sh --gpu {gpu} --model-id {model_id} --port {port} --name {name}`.
-    The command must stay in the foreground for the engine's lifetime (`docker run` without
-    `-d`, or the launcher itself): its exit is read as the engine's exit.
+    Placeholders `{model_id}`, `{gpu}`, `{port}`, `{name}` and `{memory_fraction}` are
+    filled in each argument, e.g. `tgi/launch.sh --foreground --gpu {gpu} --model-id
+    {model_id} --port {port} --name {name} --memory-fraction {memory_fraction}`.
 
-    Stopping runs `stop_template` first when one is given (e.g. `docker stop {name}`, since
-    signalling the `docker run` client does not reliably stop the container), then
+    The command must stay in the foreground for the engine's lifetime: its exit is read as
+    the engine's exit and its output is the engine's log. For containers that means
+    `docker run` without `-d` (`launch.sh --foreground`); a detached `docker run -d` returns
+    at once and would read as an engine that exited while loading (the error says so).
+    Foreground also means a supervisor killed outright takes its containers along: the
+    kernel sends the `docker run` client SIGTERM, which docker forwards to the container.
+
+    Stopping runs `stop_template` first when one is given (`docker stop {name}`, since
+    signalling the `docker run` client alone does not reliably stop the container), then
     terminates the command's process group as for any child process.
     """
 
@@ -239,7 +272,7 @@ class CommandLauncher:
         self.stop_template = list(stop_template) if stop_template else None
         self.name = name
         self.env = env
-        self._started: dict[int, tuple[str, int, int]] = {}
+        self._started: dict[int, dict[str, str]] = {}
 
     @classmethod
     def from_strings(
@@ -253,31 +286,40 @@ class CommandLauncher:
     def _fill(template: Sequence[str], values: dict[str, str]) -> list[str]:
         return [part.format(**values) for part in template]
 
-    def argv(self, model_id: str, gpu: int, port: int) -> list[str]:
-        return self._fill(self.argv_template, self._values(model_id, gpu, port))
+    def argv(self, model_id: str, gpu: int, port: int, memory_fraction: float = 1.0) -> list[str]:
+        return self._fill(self.argv_template, self._values(model_id, gpu, port, memory_fraction))
 
     @staticmethod
-    def _values(model_id: str, gpu: int, port: int) -> dict[str, str]:
-        name = engine_name(model_id, gpu, port)
-        return {"model_id": model_id, "gpu": str(gpu), "port": str(port), "name": name}
+    def _values(model_id: str, gpu: int, port: int, memory_fraction: float) -> dict[str, str]:
+        return {
+            "model_id": model_id,
+            "gpu": str(gpu),
+            "port": str(port),
+            "name": engine_name(model_id, gpu, port),
+            "memory_fraction": f"{memory_fraction:.2f}",
+        }
 
-    async def start(self, model_id: str, gpu: int, port: int) -> SubprocessEngine:
+    async def start(
+        self, model_id: str, gpu: int, port: int, *, memory_fraction: float = 1.0
+    ) -> SubprocessEngine:
         env = {**os.environ, **self.env} if self.env else None
+        values = self._values(model_id, gpu, port, memory_fraction)
         engine = await SubprocessEngine.spawn(
-            self.argv(model_id, gpu, port), f"{model_id}@{port}", env=env
+            self._fill(self.argv_template, values), f"{model_id}@{port}", env=env
         )
         if engine.pid is not None:
-            self._started[engine.pid] = (model_id, gpu, port)
+            self._started[engine.pid] = values
         return engine
 
     async def stop(self, engine: EngineProcess, grace_s: float) -> None:
         assert isinstance(engine, SubprocessEngine)
-        key = self._started.pop(engine.pid or -1, None)
-        if self.stop_template and key is not None:
-            await self._run_stop(self._fill(self.stop_template, self._values(*key)), grace_s)
+        values = self._started.pop(engine.pid or -1, None)
+        if self.stop_template and values is not None:
+            running = engine.returncode is None
+            await self._run_stop(self._fill(self.stop_template, values), grace_s, running)
         await engine.terminate(grace_s)
 
-    async def _run_stop(self, argv: list[str], grace_s: float) -> None:
+    async def _run_stop(self, argv: list[str], grace_s: float, running: bool = True) -> None:
         try:
             stopper = await SubprocessEngine.spawn(argv, f"stop {argv[-1]}")
         except OSError as exc:
@@ -287,44 +329,9 @@ class CommandLauncher:
             code = await asyncio.wait_for(stopper.wait(), grace_s + 5)
         except TimeoutError:
             code = await stopper.terminate(1.0)
-        if code != 0:
-            log.warning("stop command %s exited %s", shlex.join(argv), code)
-
-
-class HttpProbe:
-    """Is the engine at `url` ready to serve `model_id`? The same test for every engine.
-
-    Connection refused means still loading. Ready means `GET /health` answers 200 and
-    `GET /info` names the model (TGI, the stand-in) or, for OpenAI-compatible engines
-    without `/info`, `GET /v1/models` lists it. A different model id on that port (another
-    engine squatting on it) is never taken for ready. Returns None when ready, else a short
-    reason for error messages.
-    """
-
-    def __init__(self, timeout_s: float = 3.0) -> None:
-        self._client = httpx.AsyncClient(timeout=timeout_s, trust_env=False)
-
-    async def __call__(self, url: str, model_id: str) -> str | None:
-        try:
-            health = await self._client.get(f"{url}/health")
-            if health.status_code != 200:
-                return f"/health answered {health.status_code}"
-            info = await self._client.get(f"{url}/info")
-            if info.status_code == 200:
-                served = info.json().get("model_id")
-                return None if served == model_id else f"/info names {served!r}"
-            models = await self._client.get(f"{url}/v1/models")
-            if models.status_code == 200:
-                ids = [m.get("id") for m in models.json().get("data", [])]
-                return None if model_id in ids else f"/v1/models lists {ids}"
-            return f"/info answered {info.status_code}"
-        except httpx.ConnectError:
-            return "not accepting connections yet"
-        except (httpx.HTTPError, ValueError, AttributeError) as exc:
-            return f"{type(exc).__name__}: {exc}"
-
-    async def aclose(self) -> None:
-        await self._client.aclose()
+        if code != 0:  # after a crash the container is usually gone already: no news
+            level = logging.WARNING if running else logging.DEBUG
+            log.log(level, "stop command %s exited %s", shlex.join(argv), code)
 
 
 def port_is_free(host: str, port: int) -> bool:
@@ -336,55 +343,3 @@ def port_is_free(host: str, port: int) -> bool:
         except OSError:
             return False
     return True
-
-
-class EngineState(StrEnum):
-    LOADING = "loading"
-    READY = "ready"
-    FAILED = "failed"
-    STOPPING = "stopping"
-
-
-@dataclass(eq=False)
-class Engine:
-    """One engine process serving one model in one slot (a new record per launch)."""
-
-    model_id: str
-    gpu: int
-    port: int
-    url: str
-    state: EngineState = EngineState.LOADING
-    process: EngineProcess | None = None
-    leases: dict[str, str] = field(default_factory=dict)  # lease id -> holder
-    loading_since: float | None = None
-    load_seconds: float | None = None
-    last_used: float = field(default_factory=time.time)
-    error: str | None = None
-    final_log: list[str] | None = None
-    settled: asyncio.Event = field(default_factory=asyncio.Event)  # ready or failed
-    task: asyncio.Task[None] | None = None
-
-    @property
-    def resident(self) -> bool:
-        return self.state in (EngineState.LOADING, EngineState.READY)
-
-    def log_tail(self, n: int = LOG_TAIL_LINES) -> list[str]:
-        if self.final_log is not None:
-            return self.final_log[-n:]
-        return self.process.log_tail(n) if self.process else []
-
-    def as_status(self) -> dict[str, Any]:
-        return {
-            "model": self.model_id,
-            "state": str(self.state),
-            "url": self.url,
-            "port": self.port,
-            "pid": self.process.pid if self.process else None,
-            "leases": len(self.leases),
-            "holders": sorted(set(self.leases.values())),
-            "loading_since": self.loading_since,
-            "load_seconds": self.load_seconds,
-            "last_used": self.last_used,
-            "error": self.error,
-            "log_tail": self.log_tail() if self.state is EngineState.FAILED else [],
-        }

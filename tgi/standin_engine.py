@@ -27,6 +27,7 @@ import logging
 import os
 import signal
 import sys
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -59,6 +60,7 @@ class EngineState:
     startup_fault: str | None = None
     generation_requests: int = 0
     in_flight: int = 0
+    ready_at: float | None = None  # wall time the port opened: benchmarks measure from it
 
     def stats(self) -> dict[str, object]:
         return {
@@ -69,6 +71,7 @@ class EngineState:
             "token_interval": self.token_interval,
             "generation_requests": self.generation_requests,
             "in_flight": self.in_flight,
+            "ready_at": self.ready_at,
         }
 
 
@@ -243,6 +246,7 @@ async def serve(args: argparse.Namespace) -> int:
     except OSError as exc:
         log.error("cannot listen on %s:%d: %s", args.host, args.port, exc)
         return 1
+    state.ready_at = time.time()
     log.info("ready: serving %s on http://%s:%d (stand-in)", state.model_id, args.host, args.port)
     await stop.wait()
     log.info("stopping")

@@ -1,10 +1,13 @@
 """The supervisor's HTTP API (tornado, JSON) and the service entry point.
 
-    POST /acquire   {"models": [...], "holder": "...", "timeout_s": 30}
-                    -> 200 {"lease_id", "holder", "endpoints": {model: url}}
+    POST /acquire   {"models": [...], "holder": "...", "timeout_s": 30, "ttl_s": 300}
+                    -> 200 {"lease_id", "holder", "endpoints": {model: url}, "expires_at",
+                            "ttl_s", "queued_s" (time spent waiting for room)}
     POST /release   {"lease_id": "..."}        -> 200 (unknown lease: 404)
+    POST /renew     {"lease_id": "...", "ttl_s": 300}  -> 200 {"lease_id", "expires_at"}
     POST /prefetch  {"models": [...]}          -> 202 {"models": {model: what happened}}
-    GET  /status    every slot, engine, lease count and queued request
+    GET  /status    every slot and engine (state, progress, expected load time, leases,
+                    last log lines of failures), the queue, measured load times
     GET  /health    200 while the service runs
 
 Errors are `{"error": message, "kind": code}` (plus `log_tail` for a failed engine) with
@@ -23,6 +26,7 @@ import argparse
 import asyncio
 import json
 import logging
+import shlex
 import signal
 import sys
 from pathlib import Path
@@ -32,15 +36,24 @@ from tornado.httpserver import HTTPServer
 from tornado.web import Application, RequestHandler
 
 from app.settings import Settings, load_settings
+from tgi.engine_runner import Lifecycle
+from tgi.errors import BadRequest, SupervisorError
 from tgi.launchers import CommandLauncher, Launcher, StandinLauncher
-from tgi.supervisor import BadRequest, Supervisor, SupervisorError
+from tgi.load_history import LoadHistory
+from tgi.residency import MemoryModel
+from tgi.supervisor import Supervisor
 
 log = logging.getLogger("tgi.supervisor")
 
-DEFAULT_TGI_COMMAND = (
-    f"{Path(__file__).with_name('launch.sh')} --gpu {{gpu}} --model-id {{model_id}} "
-    "--port {port} --name {name}"
+LAUNCH_SH = Path(__file__).with_name("launch.sh")
+CONTAINER_COMMAND = (
+    f"{shlex.quote(str(LAUNCH_SH))} --foreground --engine {{engine}} --gpu {{{{gpu}}}} "
+    "--model-id {{model_id}} --port {{port}} --name {{name}} "
+    "--memory-fraction {{memory_fraction}}"
 )
+DEFAULT_TGI_COMMAND = CONTAINER_COMMAND.format(engine="tgi")
+DEFAULT_VLLM_COMMAND = CONTAINER_COMMAND.format(engine="vllm")
+CONTAINER_STOP_COMMAND = "docker stop {name}"
 
 
 class _JsonHandler(RequestHandler):
@@ -84,6 +97,15 @@ class _JsonHandler(RequestHandler):
         return models
 
 
+def _positive(data: dict[str, Any], key: str) -> float | None:
+    value = data.get(key)
+    if value is not None and (
+        isinstance(value, bool) or not isinstance(value, int | float) or value <= 0
+    ):
+        raise BadRequest(f"'{key}' must be a positive number")
+    return value
+
+
 class AcquireHandler(_JsonHandler):
     _task: asyncio.Task[Any] | None = None
     _gone = False
@@ -94,16 +116,12 @@ class AcquireHandler(_JsonHandler):
             data = self.body()
             models = self.models(data)
             holder = data.get("holder", holder)
-            timeout_s = data.get("timeout_s")
             if not isinstance(holder, str):
                 raise BadRequest("'holder' must be a string")
-            if timeout_s is not None and (
-                isinstance(timeout_s, bool)
-                or not isinstance(timeout_s, int | float)
-                or timeout_s <= 0
-            ):
-                raise BadRequest("'timeout_s' must be a positive number")
-            self._task = asyncio.ensure_future(self.supervisor.acquire(models, holder, timeout_s))
+            timeout_s, ttl_s = _positive(data, "timeout_s"), _positive(data, "ttl_s")
+            self._task = asyncio.ensure_future(
+                self.supervisor.acquire(models, holder, timeout_s, ttl_s)
+            )
             lease = await self._task
         except SupervisorError as exc:
             if not self._gone:
@@ -117,7 +135,15 @@ class AcquireHandler(_JsonHandler):
             self.supervisor.release(lease.lease_id)
             return
         self.send(
-            200, {"lease_id": lease.lease_id, "holder": lease.holder, "endpoints": lease.endpoints}
+            200,
+            {
+                "lease_id": lease.lease_id,
+                "holder": lease.holder,
+                "endpoints": lease.endpoints,
+                "expires_at": lease.expires_at,
+                "ttl_s": lease.ttl_s,
+                "queued_s": lease.queued_s,
+            },
         )
 
     def on_connection_close(self) -> None:
@@ -137,6 +163,20 @@ class ReleaseHandler(_JsonHandler):
             self.send_error_json(exc)
             return
         self.send(200, {"released": lease_id})
+
+
+class RenewHandler(_JsonHandler):
+    def post(self) -> None:
+        try:
+            data = self.body()
+            lease_id = data.get("lease_id")
+            if not isinstance(lease_id, str):
+                raise BadRequest("'lease_id' must be a string")
+            lease = self.supervisor.renew(lease_id, _positive(data, "ttl_s"))
+        except SupervisorError as exc:
+            self.send_error_json(exc)
+            return
+        self.send(200, {"lease_id": lease.lease_id, "expires_at": lease.expires_at})
 
 
 class PrefetchHandler(_JsonHandler):
@@ -165,6 +205,7 @@ def make_app(supervisor: Supervisor) -> Application:
         [
             (r"/acquire", AcquireHandler, args),
             (r"/release", ReleaseHandler, args),
+            (r"/renew", RenewHandler, args),
             (r"/prefetch", PrefetchHandler, args),
             (r"/status", StatusHandler, args),
             (r"/health", HealthHandler, args),
@@ -176,16 +217,26 @@ def make_app(supervisor: Supervisor) -> Application:
 def build_launcher(
     settings: Settings, command: str | None = None, stop_command: str | None = None
 ) -> Launcher:
-    """The configured launcher; `command` overrides the TGI command template."""
-    sup = settings.supervisor
+    """The configured launcher; `command` and `stop_command` override the settings."""
+    sup, standin = settings.supervisor, settings.standin
+    command = command or sup.launch_command
+    stop_command = stop_command or sup.stop_command
     if sup.launcher == "standin" and command is None:
         return StandinLauncher(
-            settings.standin.token_interval_s,
-            settings.standin.startup_delay_s,
+            standin.token_interval_s,
+            standin.startup_delay_s,
             host=engine_host(sup.host),
+            startup_s_per_billion=standin.startup_s_per_billion_params,
+            faults=standin.faults,
         )
-    name = "tgi" if sup.launcher == "tgi" else "command"
-    return CommandLauncher.from_strings(command or DEFAULT_TGI_COMMAND, stop_command, name=name)
+    if sup.launcher in ("tgi", "vllm"):
+        default = DEFAULT_TGI_COMMAND if sup.launcher == "tgi" else DEFAULT_VLLM_COMMAND
+        return CommandLauncher.from_strings(
+            command or default, stop_command or CONTAINER_STOP_COMMAND, name=sup.launcher
+        )
+    if command is None:
+        raise ValueError("launcher 'command' needs supervisor.launch_command (or --launch-command)")
+    return CommandLauncher.from_strings(command, stop_command, name="command")
 
 
 def engine_host(listen_host: str) -> str:
@@ -195,13 +246,35 @@ def engine_host(listen_host: str) -> str:
 
 def build_supervisor(settings: Settings, launcher: Launcher | None = None) -> Supervisor:
     sup = settings.supervisor
+    launcher = launcher or build_launcher(settings)
+    expected = sup.expected_load_s
+    if isinstance(launcher, StandinLauncher) and "expected_load_s" not in sup.model_fields_set:
+        expected = launcher.startup_delay("HPLT/hplt2c_swe_checkpoints") + 1.0  # + start-up
     return Supervisor(
-        launcher or build_launcher(settings),
+        launcher,
         gpus=sup.gpus,
-        models_per_gpu=sup.models_per_gpu,
+        memory=MemoryModel(
+            gpu_memory_gb=sup.gpu_memory_gb,
+            reserve_gb=sup.gpu_memory_reserve_gb,
+            headroom_gb=sup.engine_headroom_gb,
+            overrides=sup.model_memory_gb,
+            max_engines=sup.models_per_gpu,
+        ),
+        lifecycle=Lifecycle(
+            ready_timeout_s=sup.ready_timeout_s,
+            poll_interval_s=sup.poll_interval_s,
+            stop_grace_s=sup.stop_grace_s,
+            health_interval_s=sup.health_interval_s,
+            unhealthy_after=sup.unhealthy_after,
+            max_restarts=sup.max_restarts,
+            backoff_s=sup.restart_backoff_s,
+            backoff_max_s=sup.restart_backoff_max_s,
+        ),
         first_engine_port=sup.first_engine_port,
-        ready_timeout_s=sup.ready_timeout_s,
         acquire_timeout_s=sup.acquire_timeout_s,
+        lease_ttl_s=sup.lease_ttl_s,
+        failed_retry_after_s=sup.failed_retry_after_s,
+        history=LoadHistory(expected, path=sup.load_history_path),
         host=engine_host(sup.host),
     )
 
@@ -222,12 +295,14 @@ async def run_service(
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+    memory = supervisor.memory
     log.info(
-        "supervisor on http://%s:%d: %d slot(s) x %d engines, launcher %s",
+        "supervisor on http://%s:%d: %d slot(s) of %.0f GB (about %d engines each), launcher %s",
         host,
         port,
         len(supervisor.slots),
-        supervisor.models_per_gpu,
+        memory.capacity_gb(0),
+        memory.engines_fitting(0),
         supervisor.launcher.name,
     )
     try:
@@ -277,11 +352,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--config", type=Path, help="settings TOML file")
     parser.add_argument(
         "--launch-command",
-        help="engine command template with {model_id} {gpu} {port} {name} "
-        f"(default for launcher=tgi: {DEFAULT_TGI_COMMAND})",
+        help="engine command template with {model_id} {gpu} {port} {name} {memory_fraction}, "
+        f"in the foreground (default for launcher=tgi: {DEFAULT_TGI_COMMAND})",
     )
     parser.add_argument(
-        "--stop-command", help="run before stopping an engine, e.g. 'docker stop {name}'"
+        "--stop-command",
+        help=f"run before stopping an engine (default for containers: {CONTAINER_STOP_COMMAND})",
     )
     parser.add_argument("--log-level", default="INFO")
     args = parser.parse_args(argv)

@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import contextlib
 import os
 import queue
+import secrets
 import threading
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future
@@ -186,6 +188,19 @@ class BattleStore:
         row = self.read(lambda cur: cur.execute("SELECT count(*) FROM battles").fetchone())
         return int(row[0]) if row else 0
 
+    # -- analysts' snapshot ------------------------------------------------------------
+
+    def snapshot(self, path: str | os.PathLike[str]) -> int:
+        """Write a consistent copy of the whole log to `path`; return its battle count.
+
+        Analysts cannot open the live file while the app runs (DuckDB allows one process),
+        so they get a copy. It is made on the writer thread, between two writes, so it is
+        one consistent state; written to a temporary file in the same folder and renamed,
+        so a reader never sees half a file and one already open keeps the old copy. Session
+        hashes are blanked, as `export` leaves them out unless asked.
+        """
+        return self.submit_write(lambda con: write_snapshot(con, Path(path))).result()
+
     # -- lifecycle -----------------------------------------------------------------------
 
     def close(self) -> None:
@@ -210,6 +225,31 @@ class BattleStore:
         tb: TracebackType | None,
     ) -> None:
         self.close()
+
+
+def write_snapshot(con: duckdb.DuckDBPyConnection, path: Path) -> int:
+    """Copy the database behind `con` to `path` atomically (see `BattleStore.snapshot`)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    token = secrets.token_hex(4)
+    tmp = path.parent / f".{path.name}.{os.getpid()}-{token}.tmp"
+    alias = f"arena_snapshot_{token}"
+    source = con.execute("SELECT current_database()").fetchone()[0]  # type: ignore[index]
+    quoted = str(tmp).replace("'", "''")
+    try:
+        con.execute(f"ATTACH '{quoted}' AS {alias}")
+        try:
+            con.execute(f'COPY FROM DATABASE "{source}" TO {alias}')
+            con.execute(f"UPDATE {alias}.battles SET session_hash = NULL")
+            row = con.execute(f"SELECT count(*) FROM {alias}.battles").fetchone()
+        finally:
+            con.execute(f"DETACH {alias}")
+        os.replace(tmp, path)
+    except BaseException:
+        for leftover in (tmp, tmp.with_name(tmp.name + ".wal")):
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(leftover)
+        raise
+    return int(row[0]) if row else 0
 
 
 def _check_winner(winner: str) -> None:

@@ -62,6 +62,10 @@ EXTRA_COLUMNS: tuple[str, ...] = (
     "repetition_penalty",
     "seed",
     "app_version",
+    "flags",
+    "legacy_rows",
+    "legacy_language",
+    "legacy_prompt",
 )
 # Never exported unless asked for: links battles to one voter's browser session.
 PRIVATE_COLUMNS: tuple[str, ...] = ("session_hash",)
@@ -123,6 +127,35 @@ def m002_generation_and_provenance(con: duckdb.DuckDBPyConnection) -> None:
         ("app_version", "TEXT"),
     ):
         con.execute(f"ALTER TABLE battles ADD COLUMN IF NOT EXISTS {column} {sql_type}")
+
+
+@migration
+def m003_quality_flags(con: duckdb.DuckDBPyConnection) -> None:
+    # Rows with a known defect (e.g. an imported battle whose prompt was logged wrong) are
+    # kept and marked rather than dropped or silently repaired: analysts decide. A list,
+    # so one battle can carry several marks: `list_contains(flags, 'prompt_unknown')`.
+    # Not `ADD COLUMN IF NOT EXISTS ... DEFAULT`: DuckDB 2.0.1 then cannot replay its WAL
+    # after a crash (it tries to download an extension), so the check is done here.
+    existing = {row[0] for row in con.execute("DESCRIBE battles").fetchall()}
+    if "flags" not in existing:
+        con.execute("ALTER TABLE battles ADD COLUMN flags VARCHAR[] DEFAULT []")
+    # What the old arena logged, kept for audit when the import had to correct it.
+    for column, sql_type in (
+        ("legacy_rows", "INTEGER"),
+        ("legacy_language", "TEXT"),
+        ("legacy_prompt", "TEXT"),
+    ):
+        con.execute(f"ALTER TABLE battles ADD COLUMN IF NOT EXISTS {column} {sql_type}")
+
+
+@migration
+def m004_analytics_views(con: duckdb.DuckDBPyConnection) -> None:
+    # Analysts query views, not the table, so "only voted, completed battles count" and
+    # the interval formula live in one place (see app/store/analytics_views.py).
+    from app.store.analytics_views import VIEWS_V1
+
+    for statement in VIEWS_V1:
+        con.execute(statement)
 
 
 def ensure_migrations_table(con: duckdb.DuckDBPyConnection) -> None:

@@ -68,6 +68,12 @@ class BattleRecord:
     seed: int | None = None
     session_hash: str | None = None
     app_version: str | None = None
+    # Data-quality marks (e.g. "prompt_unknown"), so analysts can exclude or repair a row
+    # without losing it; the legacy_* fields keep what the old arena logged (import only).
+    flags: list[str] = field(default_factory=list)
+    legacy_rows: int | None = None
+    legacy_language: str | None = None
+    legacy_prompt: str | None = None
 
     def __post_init__(self) -> None:
         if not self.battle_id:
@@ -84,6 +90,8 @@ class BattleRecord:
             raise ValueError("only a completed battle can have a winner")
         if (self.winner is None) != (self.voted_at is None):
             raise ValueError("winner and voted_at are set together (both or neither)")
+        if not all(isinstance(f, str) and f for f in self.flags):
+            raise ValueError("flags must be a list of non-empty strings")
         for name in ("created_at", "voted_at"):
             value = getattr(self, name)
             # A naive time would be read in the server's zone: ambiguous once exported.

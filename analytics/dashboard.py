@@ -1,0 +1,81 @@
+"""Everything the `/leaderboard` page shows, computed in one go for one set of filters.
+
+Two aggregate queries (pair counts, votes per day) feed every table: the page stays fast
+on a large log and all its numbers describe the same instant.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+
+import duckdb
+import pandas as pd
+
+from analytics import queries, summaries
+from analytics.queries import Filters
+from analytics.ratings import DEFAULT_ROUNDS, language_ratings, pooled_variant_ratings
+from analytics.stats import MIN_VOTES
+
+
+@dataclass(frozen=True)
+class DashboardData:
+    filters: Filters
+    marker: tuple[int, datetime | None]  # all votes in the log, and the latest one
+    first_day: date | None
+    last_day: date | None
+    matched_votes: int
+    counts: pd.DataFrame
+    win_by_language: pd.DataFrame
+    win_by_variant: pd.DataFrame
+    win_by_language_variant: pd.DataFrame
+    ratings: pd.DataFrame
+    pooled_ratings: pd.DataFrame
+    position: pd.DataFrame
+    per_day: pd.DataFrame
+    by_language: pd.DataFrame
+
+    def warnings(self) -> list[str]:
+        """Plain sentences for every number resting on too few votes."""
+        out = []
+        for _, row in self.win_by_language.iterrows():
+            if row["warning"]:
+                out.append(f"Win rate in {row['language']}: {row['warning']}.")
+        for _, row in self.ratings.iterrows():
+            if row["warning"] and not row["reference"]:
+                out.append(f"Rating of {row['model']} ({row['language']}): {row['warning']}.")
+        overall = self.position[self.position["language"] == "all"]
+        if len(overall) and overall["warning"].iloc[0]:
+            out.append(f"Position bias: {overall['warning'].iloc[0]}.")
+        return out
+
+
+def load_dashboard(
+    con: duckdb.DuckDBPyConnection,
+    filters: Filters,
+    *,
+    rounds: int = DEFAULT_ROUNDS,
+    min_votes: int = MIN_VOTES,
+    seed: int = 0,
+) -> DashboardData:
+    """Run the page's queries on `con` (one read cursor) and compute its statistics."""
+    marker = queries.change_marker(con)
+    first_day, last_day = queries.vote_date_range(con)
+    counts = queries.pair_counts(con, filters)
+    per_day = queries.votes_per_day(con, filters)
+    return DashboardData(
+        filters=filters,
+        marker=marker,
+        first_day=first_day,
+        last_day=last_day,
+        matched_votes=int(counts["n"].sum()) if len(counts) else 0,
+        counts=counts,
+        win_by_language=summaries.win_rates_by_language(counts, min_votes),
+        win_by_variant=summaries.win_rates_by_variant(counts, min_votes),
+        win_by_language_variant=summaries.win_rates_by_variant(counts, min_votes, by_language=True),
+        ratings=language_ratings(counts, rounds, seed, min_votes),
+        pooled_ratings=pooled_variant_ratings(counts, rounds, seed, min_votes),
+        position=summaries.position_bias_by_language(counts, min_votes),
+        per_day=per_day,
+        by_language=summaries.votes_by_language(counts),
+    )

@@ -1,0 +1,117 @@
+"""Win rates with honest intervals, and the position-bias estimate.
+
+A rate is wins among *decisive* votes (a win or a loss); ties and "both bad" say nothing
+about which side is more fluent, so they are counted and shown next to the rate, never
+folded into it. Intervals are 95% Wilson score intervals: unlike the textbook
+p ± 1.96·sqrt(p(1-p)/n), they stay inside [0, 1] and keep close to their nominal coverage
+at the small counts a young arena has. Below `MIN_VOTES` decisive votes a number gets a
+warning, because its interval is too wide to say anything.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+Z95 = 1.959963984540054  # the 97.5% quantile of the standard normal
+MIN_VOTES = 30
+
+
+def wilson_interval(
+    successes: np.ndarray | float, trials: np.ndarray | float, z: float = Z95
+) -> tuple[np.ndarray, np.ndarray]:
+    """Lower and upper Wilson score bounds (NaN where there are no trials)."""
+    k = np.asarray(successes, dtype=float)
+    n = np.asarray(trials, dtype=float)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        p = k / n
+        z2 = z * z
+        denom = 1.0 + z2 / n
+        centre = (p + z2 / (2.0 * n)) / denom
+        half = z * np.sqrt(p * (1.0 - p) / n + z2 / (4.0 * n * n)) / denom
+        low = np.where(n > 0, np.clip(centre - half, 0.0, 1.0), np.nan)
+        high = np.where(n > 0, np.clip(centre + half, 0.0, 1.0), np.nan)
+    return low, high
+
+
+def small_sample_warning(decisive: int, min_votes: int = MIN_VOTES) -> str | None:
+    """The warning shown next to a number resting on too few decisive votes, or None."""
+    if decisive >= min_votes:
+        return None
+    if decisive == 0:
+        return "no decisive votes yet"
+    return f"only {decisive} decisive votes (fewer than {min_votes}): too few to conclude"
+
+
+def add_win_rates(
+    counts: pd.DataFrame,
+    wins: str = "wins",
+    losses: str = "losses",
+    *,
+    min_votes: int = MIN_VOTES,
+) -> pd.DataFrame:
+    """`counts` plus `decisive`, `win_rate`, `ci_low`, `ci_high` and `warning` columns."""
+    out = counts.copy()
+    k = out[wins].to_numpy(dtype=float)
+    n = k + out[losses].to_numpy(dtype=float)
+    low, high = wilson_interval(k, n)
+    out["decisive"] = n.astype(np.int64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out["win_rate"] = np.where(n > 0, k / n, np.nan)
+    out["ci_low"] = low
+    out["ci_high"] = high
+    # object dtype: pandas would turn the Nones of a text column into NaN, which is truthy.
+    warnings = [small_sample_warning(int(d), min_votes) for d in n]
+    out["warning"] = pd.Series(warnings, index=out.index, dtype=object)
+    return out
+
+
+@dataclass(frozen=True)
+class PositionBias:
+    """How often the left text wins a decisive vote; 0.5 means no position bias.
+
+    Sides are assigned at random for every battle, so a share away from 0.5 is voters
+    preferring a position, not the models placed there.
+    """
+
+    left_wins: int
+    right_wins: int
+    ties: int
+    both_bad: int
+    left_share: float
+    ci_low: float
+    ci_high: float
+    warning: str | None
+
+    @property
+    def decisive(self) -> int:
+        return self.left_wins + self.right_wins
+
+    def describe(self) -> str:
+        if self.decisive == 0:
+            return "no decisive votes yet"
+        text = (
+            f"left wins {self.left_share:.1%} of {self.decisive} decisive votes "
+            f"(95% CI {self.ci_low:.1%} to {self.ci_high:.1%})"
+        )
+        return f"{text}; {self.warning}" if self.warning else text
+
+
+def position_bias(
+    left_wins: int, right_wins: int, ties: int = 0, both_bad: int = 0, min_votes: int = MIN_VOTES
+) -> PositionBias:
+    """The left-side share of decisive votes with its Wilson interval."""
+    n = left_wins + right_wins
+    low, high = wilson_interval(left_wins, n)
+    return PositionBias(
+        left_wins=int(left_wins),
+        right_wins=int(right_wins),
+        ties=int(ties),
+        both_bad=int(both_bad),
+        left_share=left_wins / n if n else float("nan"),
+        ci_low=float(low),
+        ci_high=float(high),
+        warning=small_sample_warning(n, min_votes),
+    )

@@ -1,0 +1,122 @@
+"""The supervisor's record of one engine: its state, port, leases, timings and last output.
+
+One `Engine` per model placed in a slot. It survives restarts (same port, same URL, so a
+lease handed out before a crash stays valid) and is replaced only when the model is
+launched afresh after eviction or after it was given up as `failed`.
+
+States: `loading` (launched, not ready yet), `ready`, `restarting` (it crashed or stopped
+answering; waiting out the backoff before the next launch), `failed` (given up; the error
+and the last log lines say why) and `stopping` (evicted or shut down).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from tgi.launchers import EngineProcess
+
+LOG_TAIL_LINES = 20  # shown in /status and in errors
+
+
+class EngineState(StrEnum):
+    LOADING = "loading"
+    READY = "ready"
+    RESTARTING = "restarting"
+    FAILED = "failed"
+    STOPPING = "stopping"
+
+
+RESIDENT_STATES = (EngineState.LOADING, EngineState.READY, EngineState.RESTARTING)
+
+
+@dataclass(eq=False)
+class Engine:
+    """One model served on one GPU slot, across its restarts."""
+
+    model_id: str
+    gpu: int
+    port: int
+    url: str
+    memory_gb: float = 0.0
+    memory_fraction: float = 1.0  # the share of the GPU the engine is told it may use
+    state: EngineState = EngineState.LOADING
+    process: EngineProcess | None = None
+    leases: dict[str, str] = field(default_factory=dict)  # lease id -> holder
+    loading_since: float | None = None  # wall time the current launch started
+    load_seconds: float | None = None  # launch to ready, last successful launch
+    ready_since: float | None = None
+    last_used: float = field(default_factory=time.time)
+    error: str | None = None  # why it failed for good
+    last_error: str | None = None  # why it last crashed (restarted since)
+    failed_at: float | None = None
+    final_log: list[str] | None = None  # the output of the last failed launch
+    restarts: int = 0
+    failures: int = 0  # consecutive failures, reset once it stays up long enough
+    retry_at: float | None = None  # while restarting: when the next launch starts
+    healthy: bool = True
+    health_failures: int = 0
+    settled: asyncio.Event = field(default_factory=asyncio.Event)  # ready, failed or stopping
+    stop_requested: asyncio.Event = field(default_factory=asyncio.Event)
+    task: asyncio.Task[None] | None = None
+
+    @property
+    def resident(self) -> bool:
+        """Holds (or is about to hold) its share of the GPU's memory."""
+        return self.state in RESIDENT_STATES
+
+    def log_tail(self, n: int = LOG_TAIL_LINES) -> list[str]:
+        if self.final_log is not None:
+            return self.final_log[-n:]
+        return self.process.log_tail(n) if self.process else []
+
+    def elapsed(self, now: float) -> float | None:
+        """Seconds into the current launch (0 while it waits for the GPU to be freed)."""
+        if self.state is not EngineState.LOADING:
+            return None
+        return max(0.0, now - self.loading_since) if self.loading_since else 0.0
+
+    def progress(self, expected_s: float, now: float) -> float | None:
+        """Loading progress in [0, 1] from the expected load time; None when not loading."""
+        if self.state is EngineState.READY:
+            return 1.0
+        if self.state is EngineState.RESTARTING:
+            return 0.0
+        elapsed = self.elapsed(now)
+        if elapsed is None:
+            return None
+        return round(min(0.99, elapsed / max(expected_s, 0.1)), 3)
+
+    def as_status(self, expected_load_s: float, now: float) -> dict[str, Any]:
+        elapsed = self.elapsed(now)
+        eta = max(0.0, expected_load_s - elapsed) if elapsed is not None else None
+        if self.state is EngineState.RESTARTING and self.retry_at is not None:
+            eta = max(0.0, self.retry_at - now) + expected_load_s
+        show_log = self.state in (EngineState.FAILED, EngineState.RESTARTING)
+        return {
+            "model": self.model_id,
+            "state": str(self.state),
+            "url": self.url,
+            "port": self.port,
+            "pid": self.process.pid if self.process else None,
+            "memory_gb": self.memory_gb,
+            "leases": len(self.leases),
+            "holders": sorted(set(self.leases.values())),
+            "loading_since": self.loading_since,
+            "loading_elapsed_s": round(elapsed, 2) if elapsed is not None else None,
+            "load_seconds": self.load_seconds,
+            "expected_load_seconds": round(expected_load_s, 2),
+            "progress": self.progress(expected_load_s, now),
+            "eta_seconds": round(eta, 1) if eta is not None else None,
+            "last_used": self.last_used,
+            "healthy": self.healthy,
+            "restarts": self.restarts,
+            "retry_at": self.retry_at if self.state is EngineState.RESTARTING else None,
+            "error": self.error,
+            "last_error": self.last_error,
+            "log_tail": self.log_tail() if show_log else [],
+        }

@@ -1,0 +1,62 @@
+"""GPU slots: which GPU serves which model family, and what each slot holds right now.
+
+Slot 0 serves the MultiSynt side of every battle and slot 1 the HPLT side, so the two
+models of a battle load in parallel on two GPUs; with one GPU everything shares slot 0.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from dataclasses import dataclass, field
+from typing import Any
+
+from tgi.engine import Engine
+from tgi.launchers import port_is_free
+from tgi.load_history import LoadHistory
+from tgi.residency import MemoryModel
+
+SLOT_OF_FAMILY = {"multisynt": 0, "hplt": 1}
+
+
+def registry_family(model_id: str) -> str:
+    """The model's family from the registry; KeyError for a model it does not list."""
+    from app.registry import load_registry
+
+    return load_registry().contender(model_id).family
+
+
+@dataclass(eq=False)
+class Slot:
+    gpu: int
+    family: str
+    engines: dict[str, Engine] = field(default_factory=dict)  # resident or failed, by model
+    stopping: list[Engine] = field(default_factory=list)
+
+    def resident(self) -> list[Engine]:
+        return [e for e in self.engines.values() if e.resident]
+
+    def has(self, model_id: str) -> bool:
+        engine = self.engines.get(model_id)
+        return engine is not None and engine.resident
+
+    def all_engines(self) -> list[Engine]:
+        return [*self.engines.values(), *self.stopping]
+
+    def status(self, memory: MemoryModel, history: LoadHistory, now: float) -> dict[str, Any]:
+        """This slot in `GET /status`: capacity, memory in use, every engine."""
+        return {
+            "gpu": self.gpu,
+            "family": self.family,
+            "capacity": memory.engines_fitting(self.gpu),
+            "memory_gb": memory.capacity_gb(self.gpu),
+            "memory_used_gb": round(sum(e.memory_gb for e in self.resident()), 2),
+            "engines": [e.as_status(history.estimate(e.model_id), now) for e in self.all_engines()],
+        }
+
+
+def free_port(host: str, first: int, used: Collection[int]) -> int:
+    """The first port from `first` that no engine uses and nothing else has bound."""
+    port = first
+    while port in used or not port_is_free(host, port):
+        port += 1
+    return port
