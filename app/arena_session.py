@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 import param
@@ -20,9 +20,11 @@ import param
 from app.battle import Battle, BattleOutcome, ClientFactory, RetryPolicy, Side, run_battle
 from app.engines import EngineDirectory
 from app.matchmaking import new_seed, pick_pairing
+from app.rate_limit import BattleLimits, SlidingWindowLimiter
 from app.registry import Contender, Registry
-from app.settings import Settings
+from app.settings import Settings, TrustSettings
 from app.store.battle_store import BattleStore
+from app.vote_anomaly import VoteRateTracker
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +37,13 @@ FAMILY_NAMES = {
 }
 
 
+def battle_limits(trust: TrustSettings) -> BattleLimits:
+    return BattleLimits(
+        per_session=SlidingWindowLimiter(trust.battles_per_minute_per_session, 60.0),
+        per_address=SlidingWindowLimiter(trust.battles_per_hour_per_address, 3600.0),
+    )
+
+
 @dataclass(frozen=True)
 class ArenaServices:
     """What every session shares: built once per server process."""
@@ -44,6 +53,7 @@ class ArenaServices:
     store: BattleStore
     directory: EngineDirectory
     make_client: ClientFactory
+    limits: BattleLimits = field(default_factory=lambda: battle_limits(TrustSettings()))
 
 
 def session_hash(salt: str, session_id: str) -> str:
@@ -72,12 +82,23 @@ class ArenaSession(param.Parameterized):
     reveal_a = param.String(default="")
     reveal_b = param.String(default="")
 
-    def __init__(self, services: ArenaServices, session_id: str, **params: object) -> None:
+    def __init__(
+        self,
+        services: ArenaServices,
+        session_id: str,
+        client_address: str | None = None,
+        **params: object,
+    ) -> None:
         super().__init__(**params)
         self._services = services
-        self._session_hash = session_hash(
-            services.settings.session_salt.get_secret_value(), session_id
+        salt = services.settings.session_salt.get_secret_value()
+        self._session_hash = session_hash(salt, session_id)
+        # Only a salted hash of the address is kept, and only for per-address limits.
+        self._address_hash = (
+            session_hash(salt, f"address:{client_address}") if client_address else None
         )
+        trust = services.settings.trust
+        self._vote_rate = VoteRateTracker(trust.anomaly_votes, trust.anomaly_window_s)
         engine = services.settings.engine
         self._retry = RetryPolicy(engine.overload_retries, engine.overload_backoff_s)
         self._task: asyncio.Task[BattleOutcome] | None = None
@@ -116,6 +137,11 @@ class ArenaSession(param.Parameterized):
                 f"{MAX_PROMPT_CHARS}. Please shorten it.",
                 "warning",
             )
+            return None
+        refusal = self._services.limits.check(self._session_hash, self._address_hash)
+        if refusal:
+            log.warning("battle refused by the rate limit (session %s)", self._session_hash[:8])
+            self._say(refusal, "warning")
             return None
         lang = self._services.registry.language(self.language)
         battle = Battle(
@@ -177,6 +203,16 @@ class ArenaSession(param.Parameterized):
             self.phase = "votable"
             self._say("Your vote could not be saved. Please try again.", "error")
             return False
+        if result.accepted and self._vote_rate.record(winner):
+            # Kept (analysts should see the attack) but marked, so ratings can leave it out.
+            log.warning(
+                "vote burst: session %s voted %s %d times within %.0f s",
+                self._session_hash[:8],
+                winner,
+                self._vote_rate.votes,
+                self._vote_rate.within_s,
+            )
+            await self._services.store.add_flag(outcome.battle.battle_id, "vote_burst")
         if result.accepted:
             said = ("Thank you, your vote is saved. Here are the models:", "success")
         else:

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Literal, Protocol
 
+from app.blindness import find_tells
 from app.engines import EngineDirectory, EngineDirectoryError
 from app.inference.base import (
     EngineClient,
@@ -83,6 +84,7 @@ class BattleOutcome:
     status: Literal["completed", "failed"]
     error: str | None = None  # for the log: "a: overloaded: ..." / "cancelled: ..."
     lease_ms: float | None = None  # how long the battle waited for its models
+    flags: list[str] = field(default_factory=list)  # e.g. identity_tell: not blind
     voter_message: str | None = None  # for the page, when failed
 
     @property
@@ -177,6 +179,17 @@ async def _stream_both(
         await asyncio.gather(*tasks.values(), return_exceptions=True)
 
 
+def _flag_tells(outcome: BattleOutcome) -> None:
+    """A continuation that names a model or its maker makes the battle not blind: flag it
+    (the vote still counts as cast; ratings can leave such battles out)."""
+    tells = {side: find_tells(r.text) for side, r in (("a", outcome.a), ("b", outcome.b))}
+    if any(tells.values()):
+        outcome.flags.append("identity_tell")
+        log.warning(
+            "battle %s: continuation names a model or maker: %s", outcome.battle.battle_id, tells
+        )
+
+
 def _record(outcome: BattleOutcome) -> BattleRecord:
     b, p = outcome.battle, outcome.battle.params
     return BattleRecord(
@@ -210,6 +223,7 @@ def _record(outcome: BattleOutcome) -> BattleRecord:
         seed=p.seed,
         session_hash=b.session_hash,
         source="arena",
+        flags=outcome.flags,
     )
 
 
@@ -238,6 +252,7 @@ async def run_battle(
             battle, lease.endpoints, make_client, results, obs, retry or RetryPolicy()
         )
         outcome.status = "completed"
+        _flag_tells(outcome)
     except EngineDirectoryError as exc:
         outcome.error = f"engines: {exc}"
         outcome.voter_message = exc.voter_message

@@ -12,7 +12,8 @@ import panel as pn
 from pydantic import SecretStr
 
 from analytics.snapshot import start_snapshot_scheduler
-from app.arena_session import ArenaServices
+from app import health
+from app.arena_session import ArenaServices, battle_limits
 from app.engines import EngineDirectory, StaticDirectory, SupervisorDirectory
 from app.inference.factory import make_client
 from app.pages.arena import build_arena_page
@@ -36,7 +37,7 @@ PAGES: dict[str, PageBuilder] = {
 # Plain HTTP routes beside the pages (health, metrics, ...): (pattern, handler class,
 # init kwargs); each handler receives `services` among its kwargs.
 ExtraRoute = tuple[str, type, dict]
-EXTRA_ROUTES: list[Callable[[ArenaServices], ExtraRoute]] = []
+EXTRA_ROUTES: list[Callable[[ArenaServices], ExtraRoute]] = [*health.ROUTES]
 
 
 class ConfigError(RuntimeError):
@@ -76,6 +77,7 @@ def build_services(settings: Settings, store: BattleStore) -> ArenaServices:
         store=store,
         directory=make_directory(settings),
         make_client=lambda url, model_id: make_client(url, model_id, engine_settings),
+        limits=battle_limits(settings.trust),
     )
 
 

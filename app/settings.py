@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, Field, SecretStr
+from pydantic import BaseModel, Field, SecretStr, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -20,6 +20,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from app.client_address import parse_trusted
 from app.inference.base import GenerationParams
 
 CONFIG_FILE_ENV = "ARENA_CONFIG_FILE"
@@ -167,6 +168,23 @@ class AnalyticsSettings(BaseModel):
     )
 
 
+class TrustSettings(BaseModel):
+    """Abuse limits and privacy (see the README's security and data section)."""
+
+    battles_per_minute_per_session: int = Field(10, ge=1, description="battle starts")
+    battles_per_hour_per_address: int = Field(
+        300, ge=1, description="battle starts per client address (shared NATs need room)"
+    )
+    anomaly_votes: int = Field(5, ge=2, description="same-side votes that, within ...")
+    anomaly_window_s: float = Field(30.0, gt=0, description="... this many seconds, get flagged")
+    hash_retention_days: int | None = Field(
+        90, ge=0, description="session/address hashes are erased after this many days"
+    )
+    battle_retention_days: int | None = Field(
+        None, ge=0, description="battles are deleted after this many days (unset: kept)"
+    )
+
+
 class Settings(BaseSettings):
     """Every arena setting, with its default."""
 
@@ -185,11 +203,26 @@ class Settings(BaseSettings):
     stream_flush_interval_s: float = Field(
         0.08, gt=0, description="how often streamed text is pushed to the browser"
     )
+    # A union with str so the environment may give "127.0.0.1, 10.0.0.0/8" as well as JSON;
+    # always a list after validation (app/client_address.py says why only these are trusted).
+    trusted_proxies: list[str] | str = Field(
+        default_factory=lambda: ["127.0.0.1", "::1"],
+        description="proxies (IPs or CIDRs, comma-separated) whose X-Forwarded-For is believed",
+    )
     generation: GenerationSettings = Field(default_factory=GenerationSettings)
     engine: EngineSettings = Field(default_factory=EngineSettings)
     standin: StandinSettings = Field(default_factory=StandinSettings)
     supervisor: SupervisorSettings = Field(default_factory=SupervisorSettings)
     analytics: AnalyticsSettings = Field(default_factory=AnalyticsSettings)
+    trust: TrustSettings = Field(default_factory=TrustSettings)
+
+    @field_validator("trusted_proxies", mode="after")
+    @classmethod
+    def _trusted_proxy_list(cls, value: list[str] | str) -> list[str]:
+        items = value.split(",") if isinstance(value, str) else value
+        items = [item.strip() for item in items if item.strip()]
+        parse_trusted(items)  # fail at start-up on a typo, naming it
+        return items
 
     @classmethod
     def settings_customise_sources(

@@ -12,8 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from app.arena_session import ArenaServices, ArenaSession
+from app.arena_session import ArenaServices, ArenaSession, battle_limits
+from app.battle import Battle
 from app.engines import StaticDirectory
+from app.inference.base import GenerationParams
 from app.inference.factory import make_client
 from app.registry import load_registry
 from app.settings import Settings
@@ -173,3 +175,66 @@ async def test_leaving_during_streaming_cancels_and_logs_the_battle(
     rows = store.read(lambda con: con.execute("SELECT status, error FROM battles").fetchall())
     assert rows[0][0] == "failed" and rows[0][1].startswith("cancelled")
     assert await session.vote("model_a") is False
+
+
+@pytest.fixture
+def strict_session(engines: dict[str, Standin], store: BattleStore) -> ArenaSession:
+    settings = Settings(
+        session_salt="test-salt",
+        generation={"max_new_tokens": 8},
+        trust={"battles_per_minute_per_session": 2, "anomaly_votes": 2},
+    )
+    services = ArenaServices(
+        settings=settings,
+        registry=load_registry(),
+        store=store,
+        directory=StaticDirectory({m: e.url for m, e in engines.items()}),
+        make_client=lambda url, model: make_client(url, model, settings.engine),
+        limits=battle_limits(settings.trust),
+    )
+    s = ArenaSession(services, session_id="fast-voter", client_address="203.0.113.9")
+    s.select_language("nob")
+    return s
+
+
+async def test_limits_refuse_extra_battles_and_bursts_are_flagged(
+    strict_session: ArenaSession, store: BattleStore, engines: dict[str, Standin]
+) -> None:
+    for engine in engines.values():
+        engine.set_fault(None)
+    ids = []
+    for i in range(2):
+        outcome = await strict_session.generate(f"Tekst nummer {i} handler om")
+        assert outcome is not None and outcome.votable
+        assert await strict_session.vote("model_a")
+        ids.append(outcome.battle.battle_id)
+        strict_session.new_round()
+    assert await strict_session.generate("En tredje tekst") is None
+    assert "faster than the arena allows" in strict_session.message
+    assert store.count() == 2  # the refused battle never started
+    flags = [store.get_battle(i)["flags"] for i in ids]
+    assert flags == [[], ["vote_burst"]]  # the second same-side vote within seconds
+    hashes = store.read(lambda con: con.execute("SELECT session_hash FROM battles").fetchall())
+    assert all("203.0.113.9" not in str(h) for h in hashes)
+
+
+def test_a_continuation_naming_its_maker_flags_the_battle() -> None:
+    from app.battle import BattleOutcome, SideResult, _flag_tells
+    from app.matchmaking import pick_pairing
+
+    lang = load_registry().language("nob")
+    pairing = pick_pairing(lang)
+    battle = Battle("nob", "p", pairing, GenerationParams(seed=1), "h")
+    clean = BattleOutcome(
+        battle, SideResult(pairing.a, " en tekst"), SideResult(pairing.b, " x"), status="completed"
+    )
+    _flag_tells(clean)
+    assert clean.flags == []
+    told = BattleOutcome(
+        battle,
+        SideResult(pairing.a, " trent av HPLT-prosjektet"),
+        SideResult(pairing.b, " x"),
+        status="completed",
+    )
+    _flag_tells(told)
+    assert told.flags == ["identity_tell"]

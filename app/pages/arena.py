@@ -12,6 +12,7 @@ import html
 import panel as pn
 
 from app.arena_session import ArenaServices, ArenaSession
+from app.client_address import session_client_address
 
 GUIDANCE = """
 **How it works.** Pick a language and write the *start* of a text in it: a story opening,
@@ -82,7 +83,8 @@ def _html(obj: str = "", **params: object) -> pn.pane.HTML:
 def build_arena_page(services: ArenaServices, session_id: str) -> pn.viewable.Viewable:
     """One voter's page. Called once per browser session by the Panel server."""
     registry = services.registry
-    session = ArenaSession(services, session_id)
+    address = session_client_address(services.settings.trusted_proxies)
+    session = ArenaSession(services, session_id, client_address=address)
 
     language = pn.widgets.Select(
         name="Language",

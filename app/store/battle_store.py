@@ -68,6 +68,7 @@ class BattleStore:
         self._lock = threading.Lock()
         self._closed = False
         self._reader_root: duckdb.DuckDBPyConnection | None = None
+        self._snapshot_lock = threading.Lock()
         started: Future[None] = Future()
         self._thread = threading.Thread(
             target=self._run, args=(started,), name=f"battle-store:{self.path.name}", daemon=True
@@ -163,6 +164,16 @@ class BattleStore:
 
     # -- reads ---------------------------------------------------------------------------
 
+    async def add_flag(self, battle_id: str, flag: str) -> None:
+        """Mark a battle (e.g. `vote_burst`); a flag is stored once however often added."""
+        await self.write(
+            lambda con: con.execute(
+                "UPDATE battles SET flags = list_distinct(list_append(coalesce(flags, []), ?)) "
+                "WHERE battle_id = ?",
+                [flag, battle_id],
+            )
+        )
+
     def read(self, fn: Callable[[duckdb.DuckDBPyConnection], T]) -> T:
         """Run `fn` on a fresh cursor of its own (sees every committed write); blocking."""
         with self._lock:
@@ -194,12 +205,15 @@ class BattleStore:
         """Write a consistent copy of the whole log to `path`; return its battle count.
 
         Analysts cannot open the live file while the app runs (DuckDB allows one process),
-        so they get a copy. It is made on the writer thread, between two writes, so it is
-        one consistent state; written to a temporary file in the same folder and renamed,
-        so a reader never sees half a file and one already open keeps the old copy. Session
-        hashes are blanked, as `export` leaves them out unless asked.
+        so they get a copy. It is made in one read transaction, so it is exactly the log
+        as of one commit, while votes go on being written: on a million battles the copy
+        takes seconds, which the writer thread must not spend. (The copy's only writes go
+        to the new file, never to the log.) It is written to a temporary file in the same
+        folder and renamed, so a reader never sees half a file and one that has the old
+        copy open keeps it. Session hashes are blanked, as `export` leaves them out.
         """
-        return self.submit_write(lambda con: write_snapshot(con, Path(path))).result()
+        with self._snapshot_lock:  # one copy at a time (scheduler, command, page)
+            return self.read(lambda cur: write_snapshot(cur, Path(path)))
 
     # -- lifecycle -----------------------------------------------------------------------
 
@@ -238,9 +252,15 @@ def write_snapshot(con: duckdb.DuckDBPyConnection, path: Path) -> int:
     try:
         con.execute(f"ATTACH '{quoted}' AS {alias}")
         try:
+            con.begin()  # one snapshot of the log for the copy and the count
             con.execute(f'COPY FROM DATABASE "{source}" TO {alias}')
             con.execute(f"UPDATE {alias}.battles SET session_hash = NULL")
             row = con.execute(f"SELECT count(*) FROM {alias}.battles").fetchone()
+            con.commit()
+        except BaseException:
+            with contextlib.suppress(duckdb.Error):  # keep the original error
+                con.rollback()
+            raise
         finally:
             con.execute(f"DETACH {alias}")
         os.replace(tmp, path)
