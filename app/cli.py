@@ -78,10 +78,13 @@ def _open_store(settings: Settings):  # type: ignore[no-untyped-def]
 def _run_web(
     settings: Settings, host: str, port: int, prefix: str, origins: tuple[str, ...]
 ) -> None:
+    from app.retention import apply_retention
     from app.server import ConfigError, ServeOptions, build_services, serve_app
 
     store = _open_store(settings)
     try:
+        trust = settings.trust
+        log.info(store.submit_write(lambda con: apply_retention(con, trust)).result().describe())
         try:
             services = build_services(settings, store)
         except ConfigError as exc:
@@ -184,7 +187,7 @@ def export(ctx: click.Context, fmt: str, out: Path, db: Path | None, include_pri
 
 # Commands that live in their own module (app/commands/<name>.py, a click command named
 # `command`), registered here so each capability owns its file.
-COMMAND_MODULES: list[str] = ["import_legacy", "leaderboard", "snapshot"]
+COMMAND_MODULES: list[str] = ["import_legacy", "leaderboard", "snapshot", "retention"]
 
 
 def _register_commands() -> None:
