@@ -238,3 +238,30 @@ def test_a_continuation_naming_its_maker_flags_the_battle() -> None:
     )
     _flag_tells(told)
     assert told.flags == ["identity_tell"]
+
+
+async def test_a_prompt_longer_than_the_engines_accept_is_refused_and_the_arena_goes_on(
+    store: BattleStore,
+) -> None:
+    limits = ["--max-input-tokens", "20", "--max-total-tokens", "200"]
+    with (
+        start_standin(MULTISYNT, extra_args=limits) as ms,
+        start_standin(HPLT, extra_args=limits) as hp,
+    ):
+        settings = Settings(session_salt="s", generation={"max_new_tokens": 8})
+        services = ArenaServices(
+            settings=settings,
+            registry=load_registry(),
+            store=store,
+            directory=StaticDirectory({MULTISYNT: ms.url, HPLT: hp.url}),
+            make_client=lambda url, model: make_client(url, model, settings.engine),
+        )
+        session = ArenaSession(services, session_id="long-prompts")
+        session.select_language("nob")
+        outcome = await session.generate("ord " * 60)
+        assert outcome is not None and outcome.status == "failed"
+        assert "too long" in session.message
+        assert "validation" in store.get_battle(outcome.battle.battle_id)["error"]
+        assert await session.vote("model_a") is False
+        again = await session.generate("Et kort og greit avsnitt om")
+        assert again is not None and again.votable
