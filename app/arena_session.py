@@ -17,6 +17,7 @@ from typing import Literal
 
 import param
 
+from app import metrics
 from app.battle import Battle, BattleOutcome, ClientFactory, RetryPolicy, Side, run_battle
 from app.engines import EngineDirectory
 from app.matchmaking import new_seed, pick_pairing
@@ -198,6 +199,7 @@ class ArenaSession(param.Parameterized):
         self.phase = "recording"  # a second click now finds the vote closed
         try:
             result = await self._services.store.record_vote(outcome.battle.battle_id, winner)
+            metrics.vote_recorded(winner, result.accepted)
         except Exception:
             log.exception("vote on battle %s could not be stored", outcome.battle.battle_id)
             self.phase = "votable"

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Literal, Protocol
 
+from app import metrics
 from app.blindness import find_tells
 from app.engines import EngineDirectory, EngineDirectoryError
 from app.inference.base import (
@@ -244,9 +245,11 @@ async def run_battle(
     lease = None
     try:
         obs.on_phase("loading")
+        metrics.battle_started(battle.language)
         start = time.perf_counter()
         lease = await directory.acquire(battle.pairing.models, holder=f"battle-{battle.battle_id}")
         outcome.lease_ms = (time.perf_counter() - start) * 1000
+        metrics.models_waited(outcome.lease_ms / 1000)
         obs.on_phase("streaming")
         await _stream_both(
             battle, lease.endpoints, make_client, results, obs, retry or RetryPolicy()
@@ -280,8 +283,12 @@ async def _finish(
 ) -> None:
     # Both are off the voter's critical path only if they overlap: run them together.
     release = directory.release(lease) if lease is not None else asyncio.sleep(0)  # type: ignore[arg-type]
+    record = _record(outcome)
     t0 = time.perf_counter()
-    await asyncio.gather(release, store.record_battle(_record(outcome)))
+    try:
+        await asyncio.gather(release, store.record_battle(record))
+    finally:
+        metrics.battle_finished(record)
     log.debug(
         "battle %s: released and logged in %.1f ms",
         outcome.battle.battle_id,

@@ -106,6 +106,7 @@ def battle(
     day: int = 0,
     source: str = "arena",
     failed: bool = False,
+    flags: tuple[str, ...] = (),
 ) -> BattleRecord:
     """One battle described from the MultiSynt side; sides and winner follow from it."""
     when = T0 + timedelta(days=day)
@@ -136,15 +137,16 @@ def battle(
         voted_at=when + timedelta(seconds=30) if winner else None,
         source=source,  # type: ignore[arg-type]
         session_hash="private",
+        flags=list(flags),
     )
 
 
 def fixture_battles() -> list[BattleRecord]:
     """Known by hand. Swedish tower9b vs HPLT: MultiSynt wins 3 (2 on the left), HPLT wins
     1 (on the left), 1 tie, 1 both bad. Swedish opus: MultiSynt wins 1 (right), HPLT 2
-    (both on the right). Finnish: 1 MultiSynt win (left, legacy, day 1), 1 tie (day 1).
-    Multilingual: 1 reference win (left, day 2). Never counted: one failed Swedish battle
-    and one unvoted one."""
+    (both on the right; o3 is flagged identity_tell). Finnish: 1 MultiSynt win (left,
+    legacy, day 1), 1 tie (day 1). Multilingual: 1 reference win (left, day 2). Never
+    counted: one failed Swedish battle and one unvoted one."""
     sw9, swo = SWE_MS["tower9b"], SWE_MS["opus"]
     return [
         battle("s1", "swe", sw9, SWE_HPLT, "tower9b", multisynt_left=True, outcome="ms"),
@@ -155,7 +157,8 @@ def fixture_battles() -> list[BattleRecord]:
         battle("s6", "swe", sw9, SWE_HPLT, "tower9b", multisynt_left=False, outcome="both_bad"),
         battle("o1", "swe", swo, SWE_HPLT, "opus", multisynt_left=False, outcome="ms"),
         battle("o2", "swe", swo, SWE_HPLT, "opus", multisynt_left=True, outcome="ref"),
-        battle("o3", "swe", swo, SWE_HPLT, "opus", multisynt_left=True, outcome="ref"),
+        battle("o3", "swe", swo, SWE_HPLT, "opus", multisynt_left=True, outcome="ref",
+               flags=("identity_tell",)),
         battle("f1", "fin", FIN_MS, FIN_HPLT, "tower9b", multisynt_left=True, outcome="ms",
                day=1, source="legacy"),
         battle("f2", "fin", FIN_MS, FIN_HPLT, "tower9b", multisynt_left=False, outcome="tie",

@@ -53,6 +53,14 @@ def test_leaderboard_for_one_language_as_a_table(db_path: Path) -> None:
     assert code == 0, output
     assert "hplt2c_fin_checkpoints" in output and "swedish" not in output
     assert "(ref)" in output and "95% CI" in output
+    code, output = invoke(
+        "leaderboard", "--format", "json", "--language", "swe", "--exclude-flag", "identity_tell"
+    )
+    assert code == 0, output
+    swe = {r["model"]: r for r in json.loads(output)}
+    assert swe["MultiSynt/nemotron-cc-swedish-opus"]["battles"] == 2  # o3 left out
+    code, output = invoke("leaderboard", "--format", "json", "--source", "legacy")
+    assert code == 0 and {r["language"] for r in json.loads(output)} == {"fin"}
     code, output = invoke("leaderboard", "--language", "fin", "--format", "json")  # env DB
     assert code == 0 and len(json.loads(output)) == 2  # ARENA_DB_PATH is the same log
 

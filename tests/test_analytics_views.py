@@ -162,6 +162,9 @@ def test_filters_select_language_dates_and_source(con: duckdb.DuckDBPyConnection
     assert total(Filters(start=date(2026, 3, 3))) == 3
     assert total(Filters(end=date(2026, 3, 2))) == 9
     assert total(Filters(languages=("fin",), sources=("arena",), start=date(2026, 3, 3))) == 1
+    assert total(Filters(exclude_flags=("identity_tell",))) == 11
+    assert total(Filters(exclude_flags=("vote_burst",))) == 12
+    assert queries.known_flags(con) == ["identity_tell"]
     days = queries.votes_per_day(con, Filters(languages=("fin",)))
     assert days["votes"].tolist() == [1, 1] and set(days["source"]) == {"arena", "legacy"}
 

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from app import metrics
 from app.arena_session import ArenaServices, ArenaSession, battle_limits
 from app.battle import Battle
 from app.engines import StaticDirectory
@@ -69,6 +70,10 @@ def session(engines: dict[str, Standin], store: BattleStore) -> Iterator[ArenaSe
 async def test_a_battle_streams_buffered_then_takes_exactly_one_vote(
     session: ArenaSession, store: BattleStore
 ) -> None:
+    started = metrics.BATTLES_STARTED.value(language="nob")
+    completed = metrics.BATTLES_COMPLETED.value(language="nob")
+    votes = metrics.VOTES.value(winner="model_b")
+    refused = metrics.VOTES_REFUSED.value()
     phases: list[str] = []
     updates = {"a": 0, "b": 0}
     session.param.watch(lambda e: phases.append(e.new), "phase")
@@ -101,6 +106,11 @@ async def test_a_battle_streams_buffered_then_takes_exactly_one_vote(
     assert HPLT in session.reveal_a + session.reveal_b
     assert store.get_battle(outcome.battle.battle_id)["winner"] == "model_b"
     assert await session.vote("tie") is False
+    # Counted where it happened, for /metrics.
+    assert metrics.BATTLES_STARTED.value(language="nob") == started + 1
+    assert metrics.BATTLES_COMPLETED.value(language="nob") == completed + 1
+    assert metrics.VOTES.value(winner="model_b") == votes + 1
+    assert metrics.VOTES_REFUSED.value() == refused  # the session refused the extra clicks
 
 
 async def test_blank_and_overlong_prompts_are_refused_with_a_message(

@@ -8,6 +8,8 @@ import selectors
 import subprocess
 import sys
 import textwrap
+import threading
+from dataclasses import replace
 from pathlib import Path
 
 import duckdb
@@ -15,9 +17,10 @@ import pytest
 from click.testing import CliRunner
 
 from analytics.snapshot import SnapshotScheduler, request_refresh, wait_for_refresh
+from analytics.synthetic import insert_battles, synthetic_battles
 from app.cli import main
 from app.store import BattleStore
-from tests.analytics_helpers import REPO, fill_fixture
+from tests.analytics_helpers import REPO, fill_fixture, fixture_battles
 
 
 def read_only(path: Path, sql: str) -> list[tuple]:
@@ -52,6 +55,39 @@ def test_snapshot_is_a_complete_readable_copy_without_session_hashes(tmp_path: P
         reader.close()
     assert read_only(snap, "SELECT count(*) FROM analytics.voted_battles") == [(13,)]
     assert sorted(p.name for p in snap.parent.iterdir()) == ["snap.duckdb"]  # no temp files
+
+
+def test_snapshot_is_consistent_while_votes_keep_being_written(tmp_path: Path) -> None:
+    """Battles are inserted one after another during the copy; a consistent copy holds
+    exactly the first k of them, for some k, and says so in its count."""
+    snap = tmp_path / "snap.duckdb"
+    base = fixture_battles()[0]
+    done = threading.Event()
+    written: list[int] = []
+    with BattleStore(tmp_path / "arena.duckdb") as store:
+        store.submit_write(lambda con: insert_battles(con, synthetic_battles(50_000).battles))
+        started = threading.Event()
+
+        def keep_writing() -> None:
+            k = 0
+            while not done.is_set() or k < 5:
+                store.record_battle_sync(replace(base, battle_id=f"w{k:06d}"))
+                written.append(k)
+                started.set()
+                k += 1
+
+        writer = threading.Thread(target=keep_writing)
+        writer.start()
+        try:
+            assert started.wait(30)  # the copy starts while battles are being written
+            count = store.snapshot(snap)
+        finally:
+            done.set()
+            writer.join()
+    ids = [r[0] for r in read_only(snap, "SELECT battle_id FROM battles WHERE battle_id LIKE 'w%'")]
+    assert sorted(ids) == [f"w{k:06d}" for k in range(len(ids))]  # a prefix: one instant
+    assert count == 50_000 + len(ids) and len(ids) >= 1
+    assert len(written) >= len(ids)
 
 
 def test_scheduler_refreshes_on_request_and_on_its_schedule(tmp_path: Path) -> None:

@@ -42,6 +42,7 @@ from tgi.launchers import CommandLauncher, Launcher, StandinLauncher
 from tgi.load_history import LoadHistory
 from tgi.residency import MemoryModel
 from tgi.supervisor import Supervisor
+from tgi.supervisor_metrics import SupervisorMetricsHandler
 
 log = logging.getLogger("tgi.supervisor")
 
@@ -209,6 +210,7 @@ def make_app(supervisor: Supervisor) -> Application:
             (r"/prefetch", PrefetchHandler, args),
             (r"/status", StatusHandler, args),
             (r"/health", HealthHandler, args),
+            (r"/metrics", SupervisorMetricsHandler, args),
         ],
         log_function=_log_request,
     )
@@ -338,8 +340,14 @@ def _log_request(handler: RequestHandler) -> None:
 
 
 def run_supervisor(settings: Settings, launcher: Launcher | None = None) -> int:
-    """Run the service from `settings` until SIGTERM/SIGINT; return the exit status (0)."""
+    """Run the service from `settings` until SIGTERM/SIGINT; return the exit status (0,
+    or 2 for a configuration that cannot work)."""
     configure_logging()
+    try:
+        launcher = launcher or build_launcher(settings)
+    except ValueError as exc:
+        log.error("cannot start the supervisor: %s", exc)
+        return 2
     asyncio.run(run_service(settings, launcher=launcher))
     return 0
 
@@ -363,6 +371,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     configure_logging(args.log_level)
     settings = load_settings(args.config)
-    launcher = build_launcher(settings, args.launch_command, args.stop_command)
+    try:
+        launcher = build_launcher(settings, args.launch_command, args.stop_command)
+    except ValueError as exc:
+        parser.error(str(exc))
     asyncio.run(run_service(settings, args.host, args.port, launcher))
     return 0

@@ -27,7 +27,24 @@ from app.registry import load_registry
     is_flag=True,
     help="Rate each translation system (tower9b, tower72b, opus) pooled over languages.",
 )
-@click.option("--rounds", type=int, help="Bootstrap rounds (default: ARENA_ANALYTICS__...).")
+@click.option(
+    "--rounds",
+    type=int,
+    help="Bootstrap rounds (default: ARENA_ANALYTICS__BOOTSTRAP_ROUNDS, 1000).",
+)
+@click.option(
+    "--exclude-flag",
+    "exclude_flags",
+    multiple=True,
+    help="Leave out battles with this flag (repeatable), e.g. identity_tell.",
+)
+@click.option(
+    "--source",
+    "sources",
+    type=click.Choice(["arena", "legacy"]),
+    multiple=True,
+    help="Only these sources (repeatable; default: both).",
+)
 @click.option("--seed", type=int, default=0, show_default=True, help="Bootstrap seed.")
 @click.pass_context
 def command(
@@ -37,11 +54,14 @@ def command(
     db: Path | None,
     by_variant: bool,
     rounds: int | None,
+    exclude_flags: tuple[str, ...],
+    sources: tuple[str, ...],
     seed: int,
 ) -> None:
     """Print Bradley-Terry ratings with 95% intervals and vote counts per model."""
     # Imported here: pandas takes a while to load, and `oellm-arena supervisor` never needs it.
     from analytics.leaderboard import format_table, leaderboard, to_records
+    from analytics.queries import SOURCES, Filters
 
     settings = settings_from(ctx, db_path=db)
     if language:
@@ -54,6 +74,7 @@ def command(
             con,
             language=language,
             pooled=by_variant,
+            filters=Filters(sources=sources or SOURCES, exclude_flags=exclude_flags),
             rounds=settings.analytics.bootstrap_rounds if rounds is None else rounds,
             seed=seed,
             min_votes=settings.analytics.min_votes,

@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import asyncio
 import html
+import importlib
 import io
 import logging
 from collections.abc import Callable
+from types import ModuleType
 
 import panel as pn
 
@@ -45,6 +47,22 @@ TABLE_COLUMNS = {
 }
 
 
+WIN_COLUMNS = {
+    "language": "Language",
+    "variant": "Variant",
+    "battles": "Battles",
+    "multisynt_wins": "MultiSynt better",
+    "hplt_wins": "HPLT better",
+    "ties": "Ties",
+    "both_bad": "Both bad",
+    "decisive": "Decisive",
+    "win_rate": "MultiSynt win rate",
+    "ci_low": "CI low",
+    "ci_high": "CI high",
+    "warning": "Note",
+}
+
+
 def _summary_html(data: DashboardData | None) -> str:
     if data is None:
         return '<p class="leaderboard-summary" role="status">Loading…</p>'
@@ -65,11 +83,14 @@ def _warnings_md(data: DashboardData) -> str:
     return "**Too few votes to conclude:**\n" + "\n".join(f"- {w}" for w in shown) + more
 
 
+def _charts() -> ModuleType:
+    """`analytics.charts`, imported on first use in a worker thread: hvplot takes seconds
+    to import, which neither every arena start nor the server's event loop should wait."""
+    return importlib.import_module("analytics.charts")
+
+
 def build_leaderboard_page(services: ArenaServices, session_id: str) -> pn.viewable.Viewable:
     """One analyst's dashboard. Called once per browser session by the Panel server."""
-    # hvplot takes seconds to import: paid by the first dashboard, not by every arena start.
-    from analytics import charts
-
     settings = services.settings.analytics
     store = services.store
     languages = {lang.label: code for code, lang in services.registry.languages.items()}
@@ -81,10 +102,19 @@ def build_leaderboard_page(services: ArenaServices, session_id: str) -> pn.viewa
     sources = pn.widgets.CheckButtonGroup(
         name="Source", options={"Live": "arena", "Legacy": "legacy"}, value=list(SOURCES)
     )
+    exclude = pn.widgets.MultiChoice(
+        name="Leave out battles flagged",
+        options=[],
+        value=[],
+        placeholder="none left out",
+        width=300,
+    )
     summary = pn.pane.HTML(_summary_html(None), sizing_mode="stretch_width")
     warnings = pn.pane.Markdown("", sizing_mode="stretch_width")
     plots = {
-        name: pn.pane.HoloViews(None, sizing_mode="stretch_width", min_height=320)
+        name: pn.pane.HoloViews(
+            None, sizing_mode="stretch_width", min_height=320, linked_axes=False
+        )
         for name in (
             "win_rate",
             "variants",
@@ -108,6 +138,7 @@ def build_leaderboard_page(services: ArenaServices, session_id: str) -> pn.viewa
             start=start,
             end=end,
             sources=tuple(sources.value),
+            exclude_flags=tuple(exclude.value),
         )
 
     def download(fmt: str) -> Callable[[], io.BytesIO]:
@@ -132,7 +163,9 @@ def build_leaderboard_page(services: ArenaServices, session_id: str) -> pn.viewa
 
     state: dict[str, object] = {"marker": None, "running": False, "again": False}
 
-    def render(data: DashboardData) -> None:
+    def render(data: DashboardData, charts: ModuleType) -> None:
+        if set(data.known_flags) - set(exclude.options):
+            exclude.options = sorted(set(exclude.options) | set(data.known_flags))
         summary.object = _summary_html(data)
         warnings.object = _warnings_md(data)
         plots["win_rate"].object = charts.win_rate_by_language(data.win_by_language)
@@ -141,8 +174,10 @@ def build_leaderboard_page(services: ArenaServices, session_id: str) -> pn.viewa
         plots["position"].object = charts.position_bias(data.position)
         plots["over_time"].object = charts.votes_over_time(data.per_day)
         plots["by_language"].object = charts.votes_by_language(data.by_language)
-        ratings_table.value = data.ratings[list(TABLE_COLUMNS)].rename(columns=TABLE_COLUMNS)
-        win_table.value = data.win_by_language_variant.drop(columns=["warning"])
+        ratings_table.value = (
+            data.ratings[list(TABLE_COLUMNS)].round(1).rename(columns=TABLE_COLUMNS)
+        )
+        win_table.value = data.win_by_language_variant.round(3).rename(columns=WIN_COLUMNS)
         for fmt, button in buttons.items():
             button.filename = export_filename(data.filters, fmt)
 
@@ -163,7 +198,7 @@ def build_leaderboard_page(services: ArenaServices, session_id: str) -> pn.viewa
                     ),
                 )
                 state["marker"] = data.marker
-                render(data)
+                render(data, await asyncio.to_thread(_charts))
                 if not state["again"]:
                     break
         except Exception:
@@ -177,11 +212,15 @@ def build_leaderboard_page(services: ArenaServices, session_id: str) -> pn.viewa
             state["running"] = False
 
     async def poll() -> None:
-        marker = await asyncio.to_thread(store.read, change_marker)
+        try:
+            marker = await asyncio.to_thread(store.read, change_marker)
+        except Exception as exc:  # e.g. the store closing at shutdown: try again next tick
+            log.debug("leaderboard poll failed: %s", exc)
+            return
         if marker != state["marker"]:
             await refresh()
 
-    for widget in (language, dates, sources):
+    for widget in (language, dates, sources, exclude):
         widget.param.watch(refresh, "value")
     pn.state.onload(refresh)
     pn.state.add_periodic_callback(poll, period=int(settings.refresh_s * 1000))
@@ -189,7 +228,12 @@ def build_leaderboard_page(services: ArenaServices, session_id: str) -> pn.viewa
     return pn.Column(
         pn.pane.HTML("<h1>OELLM Arena: leaderboard</h1>"),
         pn.pane.Markdown(INTRO, sizing_mode="stretch_width"),
-        pn.Row(language, dates, pn.Column(pn.pane.HTML("<small>Source</small>"), sources)),
+        pn.Row(
+            language,
+            dates,
+            pn.Column(pn.pane.HTML("<small>Source</small>"), sources),
+            exclude,
+        ),
         summary,
         warnings,
         pn.GridBox(plots["win_rate"], plots["variants"], ncols=2, sizing_mode="stretch_width"),
