@@ -39,7 +39,15 @@ def _estimate_with_interval(
         color="#555", line_width=1.5
     )
     points = data.hvplot.scatter(
-        x=x, y=y, hover_cols=hover, size=90, color=color, ylim=ylim, ylabel=ylabel
+        x=x,
+        y=y,
+        hover_cols=hover,
+        size=90,
+        color=color,
+        ylim=ylim,
+        ylabel=ylabel,
+        responsive=True,
+        height=HEIGHT,
     )
     line = hv.HLine(reference).opts(color="gray", line_dash="dashed", line_width=1)
     return (bars * points * line).opts(
@@ -125,8 +133,9 @@ def votes_over_time(per_day: pd.DataFrame) -> hv.Element:
     if per_day.empty:
         return _empty(title)
     data = per_day.assign(vote_date=pd.to_datetime(per_day["vote_date"]))
-    lines = data.hvplot.line(x="vote_date", y="votes", by="source", xlabel="day (UTC)")
-    dots = data.hvplot.scatter(x="vote_date", y="votes", by="source", size=30)
+    size = {"responsive": True, "height": HEIGHT}
+    lines = data.hvplot.line(x="vote_date", y="votes", by="source", xlabel="day (UTC)", **size)
+    dots = data.hvplot.scatter(x="vote_date", y="votes", by="source", size=30, **size)
     return (lines * dots).opts(title=title, height=HEIGHT, responsive=True)
 
 
@@ -136,5 +145,11 @@ def votes_by_language(table: pd.DataFrame) -> hv.Element:
     if table.empty:
         return _empty(title)
     return table.hvplot.bar(
-        x="language", y="votes", by="outcome", stacked=True, legend="top_right"
-    ).opts(title=title, height=HEIGHT, responsive=True, xrotation=45)
+        x="language",
+        y="votes",
+        by="outcome",
+        stacked=True,
+        legend="top_right",
+        responsive=True,
+        height=HEIGHT,
+    ).opts(title=title, xrotation=45)

@@ -34,6 +34,7 @@ class DashboardData:
     position: pd.DataFrame
     per_day: pd.DataFrame
     by_language: pd.DataFrame
+    known_flags: list[str]  # every flag in the log, for the "leave out" filter
 
     def warnings(self) -> list[str]:
         """Plain sentences for every number resting on too few votes."""
@@ -78,4 +79,5 @@ def load_dashboard(
         position=summaries.position_bias_by_language(counts, min_votes),
         per_day=per_day,
         by_language=summaries.votes_by_language(counts),
+        known_flags=queries.known_flags(con),
     )

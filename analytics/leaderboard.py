@@ -6,6 +6,7 @@ Shared by `oellm-arena leaderboard` and the `/leaderboard` page so both always a
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from typing import Any
 
 import duckdb
@@ -28,9 +29,7 @@ def leaderboard(
 ) -> pd.DataFrame:
     """Per-language model ratings (one language if given), or pooled translation systems."""
     if language:
-        filters = Filters(
-            languages=(language,), start=filters.start, end=filters.end, sources=filters.sources
-        )
+        filters = replace(filters, languages=(language,))
     counts = pair_counts(con, filters)
     if pooled:
         return pooled_variant_ratings(counts, rounds, seed, min_votes)

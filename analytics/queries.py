@@ -23,16 +23,22 @@ import pandas as pd
 from app.store.export import export_columns
 
 SOURCES = ("arena", "legacy")
+# Flags that mean the vote may not be a fair, blind judgement: left out of the numbers
+# unless asked for (FastChat likewise filters battles whose text names its model).
+UNTRUSTED_FLAGS = ("identity_tell", "vote_burst")
 
 
 @dataclass(frozen=True)
 class Filters:
-    """What the dashboard shows: languages (empty = all), vote dates (inclusive), sources."""
+    """What the dashboard shows: languages (empty = all), vote dates (inclusive), sources,
+    and flags whose battles to leave out."""
 
     languages: tuple[str, ...] = ()
     start: date | None = None
     end: date | None = None
     sources: tuple[str, ...] = SOURCES
+    # Battles carrying any of these flags are left out (e.g. identity_tell: not blind).
+    exclude_flags: tuple[str, ...] = ()
 
     def where(self) -> tuple[str, dict[str, Any]]:
         """A WHERE clause over `analytics.voted_battles` and its named parameters."""
@@ -47,6 +53,9 @@ class Filters:
         if self.end is not None:
             clauses.append("vote_date <= $end")
             params["end"] = self.end
+        if self.exclude_flags:
+            clauses.append("NOT list_has_any(coalesce(flags, []), $exclude_flags)")
+            params["exclude_flags"] = list(self.exclude_flags)
         return " AND ".join(clauses), params
 
 
@@ -63,16 +72,21 @@ def pair_counts(con: duckdb.DuckDBPyConnection, filters: Filters = ALL) -> pd.Da
     """Votes per (language, left model, right model, winner): the input of every statistic.
 
     Win rates, ratings, variant comparisons, position bias and votes per language are all
-    computed from this table of at most a few hundred rows.
+    computed from this table of at most a few hundred rows. A model's family and variant
+    are properties of the model, so they ride along (`any_value`) instead of widening
+    the grouping key: half the time on a million battles.
     """
     where, params = filters.where()
     return _frame(
         con,
         f"""
-        SELECT language, model_a, model_b, family_a, family_b, variant_a, variant_b,
+        SELECT language, model_a, model_b,
+               any_value(family_a) AS family_a, any_value(family_b) AS family_b,
+               any_value(variant_a) AS variant_a, any_value(variant_b) AS variant_b,
                winner, count(*) AS n
         FROM analytics.voted_battles WHERE {where}
-        GROUP BY ALL ORDER BY ALL
+        GROUP BY language, model_a, model_b, winner
+        ORDER BY language, model_a, model_b, winner
         """,
         params,
     )
@@ -94,9 +108,24 @@ def votes_per_day(con: duckdb.DuckDBPyConnection, filters: Filters = ALL) -> pd.
 
 def vote_date_range(con: duckdb.DuckDBPyConnection) -> tuple[date | None, date | None]:
     """First and last UTC day with a vote (None, None on an empty log)."""
-    row = con.execute("SELECT min(vote_date), max(vote_date) FROM analytics.voted_battles")
+    # min/max of the timestamps, then the day of just those two: one cheap scan.
+    row = con.execute(
+        """
+        SELECT DATE '1970-01-01' + CAST(epoch_us(min(voted_at)) // 86400000000 AS INTEGER),
+               DATE '1970-01-01' + CAST(epoch_us(max(voted_at)) // 86400000000 AS INTEGER)
+        FROM analytics.voted_battles
+        """
+    )
     first, last = row.fetchone() or (None, None)
     return first, last
+
+
+def known_flags(con: duckdb.DuckDBPyConnection) -> list[str]:
+    """Every flag some voted battle carries (prompt_unknown, identity_tell, ...)."""
+    rows = con.execute(
+        "SELECT DISTINCT unnest(flags) AS flag FROM analytics.voted_battles ORDER BY flag"
+    ).fetchall()
+    return [r[0] for r in rows]
 
 
 def change_marker(con: duckdb.DuckDBPyConnection) -> tuple[int, datetime | None]:
@@ -154,4 +183,6 @@ def export_filename(filters: Filters, fmt: str) -> str:
         parts.append("-".join(filters.sources) or "none")
     if filters.start or filters.end:
         parts.append(f"{filters.start or ''}_{filters.end or ''}")
+    if filters.exclude_flags:
+        parts.append("without-" + "-".join(filters.exclude_flags))
     return f"{'_'.join(parts)}.{fmt}"

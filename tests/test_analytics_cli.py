@@ -42,9 +42,17 @@ def test_leaderboard_json_lists_every_model_with_intervals(db_path: Path) -> Non
         assert row["ci_low"] <= row["rating"] <= row["ci_high"]
         assert row["battles"] == row["wins"] + row["losses"] + row["ties"] + row["both_bad"]
     hplt = next(r for r in board if r["model"] == SWE_HPLT)
-    assert (hplt["rating"], hplt["battles"], hplt["wins"], hplt["losses"]) == (1000.0, 9, 3, 4)
+    # The battle flagged identity_tell (not blind) is left out by default ...
+    assert (hplt["rating"], hplt["battles"], hplt["wins"], hplt["losses"]) == (1000.0, 8, 2, 4)
     assert (hplt["ties"], hplt["both_bad"], hplt["reference"]) == (1, 1, True)
     assert all(r["warning"] for r in board)  # a dozen votes: too few for anything
+    # ... and counted when asked for.
+    code, output = invoke(
+        "leaderboard", "--format", "json", "--include-flagged", "--db", str(db_path)
+    )
+    assert code == 0, output
+    hplt = next(r for r in json.loads(output) if r["model"] == SWE_HPLT)
+    assert (hplt["battles"], hplt["wins"], hplt["losses"]) == (9, 3, 4)
 
 
 def test_leaderboard_for_one_language_as_a_table(db_path: Path) -> None:

@@ -36,8 +36,9 @@ from app.registry import load_registry
     "--exclude-flag",
     "exclude_flags",
     multiple=True,
-    help="Leave out battles with this flag (repeatable), e.g. identity_tell.",
+    help="Leave out battles with this flag (repeatable; default: identity_tell, vote_burst).",
 )
+@click.option("--include-flagged", is_flag=True, help="Count every voted battle, flagged or not.")
 @click.option(
     "--source",
     "sources",
@@ -55,13 +56,19 @@ def command(
     by_variant: bool,
     rounds: int | None,
     exclude_flags: tuple[str, ...],
+    include_flagged: bool,
     sources: tuple[str, ...],
     seed: int,
 ) -> None:
     """Print Bradley-Terry ratings with 95% intervals and vote counts per model."""
     # Imported here: pandas takes a while to load, and `oellm-arena supervisor` never needs it.
     from analytics.leaderboard import format_table, leaderboard, to_records
-    from analytics.queries import SOURCES, Filters
+    from analytics.queries import SOURCES, UNTRUSTED_FLAGS, Filters
+
+    if include_flagged:
+        exclude_flags = ()
+    elif not exclude_flags:
+        exclude_flags = UNTRUSTED_FLAGS
 
     settings = settings_from(ctx, db_path=db)
     if language:

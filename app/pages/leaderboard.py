@@ -20,7 +20,14 @@ from types import ModuleType
 import panel as pn
 
 from analytics.dashboard import DashboardData, load_dashboard
-from analytics.queries import SOURCES, Filters, change_marker, export_filename, export_filtered
+from analytics.queries import (
+    SOURCES,
+    UNTRUSTED_FLAGS,
+    Filters,
+    change_marker,
+    export_filename,
+    export_filtered,
+)
 from app.arena_session import ArenaServices
 
 log = logging.getLogger(__name__)
@@ -104,8 +111,8 @@ def build_leaderboard_page(services: ArenaServices, session_id: str) -> pn.viewa
     )
     exclude = pn.widgets.MultiChoice(
         name="Leave out battles flagged",
-        options=[],
-        value=[],
+        options=list(UNTRUSTED_FLAGS),
+        value=list(UNTRUSTED_FLAGS),
         placeholder="none left out",
         width=300,
     )
