@@ -183,6 +183,8 @@ def export_filename(filters: Filters, fmt: str) -> str:
         parts.append("-".join(filters.sources) or "none")
     if filters.start or filters.end:
         parts.append(f"{filters.start or ''}_{filters.end or ''}")
-    if filters.exclude_flags:
+    if not filters.exclude_flags:
+        parts.append("with-flagged")
+    elif set(filters.exclude_flags) != set(UNTRUSTED_FLAGS):  # the default needs no name
         parts.append("without-" + "-".join(filters.exclude_flags))
     return f"{'_'.join(parts)}.{fmt}"

@@ -180,7 +180,10 @@ def test_downloads_hold_the_filtered_battles_without_private_columns(
     assert parquet[:4] == b"PAR1"
     back = duckdb.sql("SELECT battle_id FROM read_parquet(?)", params=[_tmp_write(parquet)])
     assert back.fetchall() == [("f1",)]
-    assert queries.export_filename(Filters(languages=("swe",)), "csv") == "battles_swe.csv"
+    default = Filters(languages=("swe",), exclude_flags=queries.UNTRUSTED_FLAGS)
+    assert queries.export_filename(default, "csv") == "battles_swe.csv"
+    everything = Filters(languages=("swe",))
+    assert queries.export_filename(everything, "csv") == "battles_swe_with-flagged.csv"
 
 
 def _tmp_write(payload: bytes) -> str:
