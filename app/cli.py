@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import sys
@@ -102,6 +103,11 @@ def _run_web(
 
 @main.command()
 @_web_options
+@click.option(
+    "--supervisor-port",
+    type=int,
+    help="Fix the supervisor's port (default: ARENA_SUPERVISOR__PORT if free, else any).",
+)
 @click.pass_context
 def demo(
     ctx: click.Context,
@@ -110,14 +116,21 @@ def demo(
     prefix: str,
     allow_websocket_origin: tuple[str, ...],
     db: Path | None,
+    supervisor_port: int | None,
 ) -> None:
     """Run the whole arena locally: supervisor, stand-in engines and the web app."""
     from app.demo import SupervisorProcess
 
     settings = _settings(ctx, db_path=db, demo=True)
+    if supervisor_port:
+        settings.supervisor.port = supervisor_port
     store = _open_store(settings)  # fail on a locked or corrupt DB before spawning anything
     store.close()
-    with SupervisorProcess(settings) as supervisor:
+    with contextlib.ExitStack() as stack:
+        try:
+            supervisor = stack.enter_context(SupervisorProcess(settings))
+        except RuntimeError as exc:  # port taken, or the supervisor would not start
+            raise click.ClickException(f"cannot start the supervisor: {exc}") from exc
         settings.supervisor.url = supervisor.url
         _run_web(settings, host, port, prefix, allow_websocket_origin)
 

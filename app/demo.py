@@ -45,6 +45,10 @@ class SupervisorProcess:
     def __init__(self, settings: Settings, start_timeout_s: float = 30.0) -> None:
         sup = settings.supervisor
         self.host = "127.0.0.1"
+        if not _port_is_free(self.host, sup.port):
+            if "port" in sup.model_fields_set:  # asked for explicitly: say so, don't move
+                raise RuntimeError(f"the supervisor port {sup.port} is already in use")
+            log.info("port %d is busy; the supervisor takes a free one", sup.port)
         self.port = sup.port if _port_is_free(self.host, sup.port) else _free_port(self.host)
         self.url = f"http://{self.host}:{self.port}"
         self._timeout = start_timeout_s

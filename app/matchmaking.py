@@ -6,16 +6,24 @@ position carries no information about the family.
 
 Which variant: uniformly at random by default. Given how many battles each variant already
 has and which models are loaded, `choose_variant` keeps the variants balanced while
-sparing voters a model load where balance allows (see its docstring for the policy).
+sparing voters a model load where balance allows (see its docstring for the policy). The
+arena feeds it the votes per model from `VoteCounts` (read from the log at most every few
+minutes, bumped on each vote in between) and the resident models from the supervisor's
+`/status`, when a language is chosen and at each new round, before Generate is pressed.
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import random
-from collections.abc import Collection, Mapping
+import time
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass
 
 from app.registry import Contender, Language
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -95,3 +103,51 @@ def new_seed(rng: random.Random | None = None) -> int:
     """A fresh sampling seed for one battle (both sides use it), within TGI's u64 range
     and DuckDB's BIGINT."""
     return (rng or random.SystemRandom()).randrange(0, 2**63)
+
+
+class VoteCounts:
+    """Votes per model for `choose_variant`, shared by every session of the process.
+
+    Read from the battle log by `load` (blocking, run in a worker thread) at most once per
+    `ttl_s`, never per click; `bump` adds each vote this process records in between, so
+    the balance holds between reads. A failed read keeps the last counts (or none:
+    matchmaking then draws uniformly), because a voter should never wait on analytics.
+    """
+
+    def __init__(
+        self,
+        load: Callable[[], Mapping[str, int]],
+        ttl_s: float = 300.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._load = load
+        self.ttl_s = ttl_s
+        self._clock = clock
+        self._counts: dict[str, int] | None = None
+        self._loaded_at: float | None = None
+        self._lock = asyncio.Lock()
+
+    def _fresh(self) -> bool:
+        return self._loaded_at is not None and self._clock() - self._loaded_at < self.ttl_s
+
+    def cached(self) -> dict[str, int] | None:
+        """The counts as last read (plus bumps), without reading: for synchronous callers."""
+        return dict(self._counts) if self._counts is not None else None
+
+    async def get(self) -> dict[str, int] | None:
+        if not self._fresh():
+            async with self._lock:  # one read in flight; the other sessions reuse it
+                if not self._fresh():
+                    try:
+                        self._counts = dict(await asyncio.to_thread(self._load))
+                    except Exception:  # the log may be closing, or busy: keep what we had
+                        log.warning("vote counts for matchmaking could not be read", exc_info=True)
+                    self._loaded_at = self._clock()
+        return self.cached()
+
+    def bump(self, models: Iterable[str]) -> None:
+        """Count one vote for each of `models` (the battle's two sides)."""
+        if self._counts is None:
+            return  # not read yet: the next read includes this vote anyway
+        for model in models:
+            self._counts[model] = self._counts.get(model, 0) + 1

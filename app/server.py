@@ -14,7 +14,7 @@ from pydantic import SecretStr
 from analytics.snapshot import start_snapshot_scheduler
 from app import health
 from app.arena_session import ArenaServices, battle_limits
-from app.engines import EngineDirectory, StaticDirectory, SupervisorDirectory
+from app.engines import EngineDirectory, directory_from_settings
 from app.inference.factory import make_client
 from app.pages.arena import build_arena_page
 from app.pages.leaderboard import build_leaderboard_page
@@ -54,13 +54,12 @@ class ServeOptions:
 
 def make_directory(settings: Settings) -> EngineDirectory:
     sup = settings.supervisor
-    if sup.url:
-        return SupervisorDirectory(sup.url, timeout=sup.acquire_timeout_s)
-    if sup.static_endpoints:
-        return StaticDirectory(dict(sup.static_endpoints))
+    if sup.url or sup.remote_endpoints or sup.static_endpoints:
+        return directory_from_settings(settings)
     raise ConfigError(
         "no inference engines configured: set ARENA_SUPERVISOR__URL to a running supervisor, "
-        "or ARENA_SUPERVISOR__STATIC_ENDPOINTS to a JSON object of model id -> engine URL, "
+        "or ARENA_SUPERVISOR__REMOTE_ENDPOINTS (probed) or ARENA_SUPERVISOR__STATIC_ENDPOINTS "
+        "to a JSON object of model id -> engine URL, "
         "or run `oellm-arena demo` for stand-in engines"
     )
 

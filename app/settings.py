@@ -203,6 +203,11 @@ class Settings(BaseSettings):
     stream_flush_interval_s: float = Field(
         0.08, gt=0, description="how often streamed text is pushed to the browser"
     )
+    equal_pace: bool = Field(
+        True,
+        description="show both continuations at one pace, finishing together "
+        "(real timings are still logged); see app/pacing.py",
+    )
     # A union with str so the environment may give "127.0.0.1, 10.0.0.0/8" as well as JSON;
     # always a list after validation (app/client_address.py says why only these are trusted).
     trusted_proxies: list[str] | str = Field(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -99,3 +100,15 @@ def test_invalid_settings_are_reported_by_name(bad: str) -> None:
     assert result.exit_code == 1
     assert "invalid settings" in result.output
     assert key.split("__")[1].lower() in result.output
+
+
+def test_demo_refuses_a_supervisor_port_in_use(tmp_path: Path) -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        result = CliRunner().invoke(
+            main, ["demo", "--db", str(tmp_path / "a.duckdb"), "--supervisor-port", str(port)]
+        )
+    assert result.exit_code == 1
+    assert f"supervisor port {port} is already in use" in result.output

@@ -1,4 +1,4 @@
-"""How the supervisor starts, stops and probes one inference engine on one GPU slot.
+"""How the supervisor starts and stops one inference engine on one GPU slot.
 
 A `Launcher` turns (model, gpu, port) into a running `EngineProcess`; the supervisor never
 cares whether that is the stand-in engine (demo, CI), a TGI container started through

@@ -162,7 +162,12 @@ class BattleStore:
         _check_winner(winner)
         return await self.write(lambda con: _vote(con, battle_id, winner))
 
-    # -- reads ---------------------------------------------------------------------------
+    async def record_reasons(
+        self, battle_id: str, tags_a: list[str], tags_b: list[str], comment: str | None
+    ) -> bool:
+        """Store a voter's reasons on a voted battle (a later call replaces them); False if
+        the battle has no vote. Validation is the caller's (`app.vote_reasons`)."""
+        return await self.write(lambda con: _reasons(con, battle_id, tags_a, tags_b, comment))
 
     async def add_flag(self, battle_id: str, flag: str) -> None:
         """Mark a battle (e.g. `vote_burst`); a flag is stored once however often added."""
@@ -192,6 +197,23 @@ class BattleStore:
             if row is None:
                 return None
             return dict(zip([d[0] for d in cur.description], row, strict=True))
+
+        return self.read(fetch)
+
+    def votes_per_model(self) -> dict[str, int]:
+        """Votes per model over every voted, completed battle (both sides counted): what
+        matchmaking balances. One grouped scan; callers cache it."""
+
+        def fetch(cur: duckdb.DuckDBPyConnection) -> dict[str, int]:
+            rows = cur.execute(
+                "SELECT model, count(*) FROM ("
+                " SELECT model_a AS model FROM battles"
+                "  WHERE winner IS NOT NULL AND status = 'completed'"
+                " UNION ALL"
+                " SELECT model_b FROM battles WHERE winner IS NOT NULL AND status = 'completed'"
+                ") GROUP BY model"
+            ).fetchall()
+            return {str(model): int(n) for model, n in rows}
 
         return self.read(fetch)
 
@@ -292,6 +314,21 @@ def _insert(con: duckdb.DuckDBPyConnection, records: list[BattleRecord]) -> int:
         con.rollback()
         raise
     return len(records)
+
+
+def _reasons(
+    con: duckdb.DuckDBPyConnection,
+    battle_id: str,
+    tags_a: list[str],
+    tags_b: list[str],
+    comment: str | None,
+) -> bool:
+    row = con.execute(
+        "UPDATE battles SET tags_a = ?, tags_b = ?, comment = ?, reasons_at = now() "
+        "WHERE battle_id = ? AND winner IS NOT NULL RETURNING battle_id",
+        [tags_a, tags_b, comment, battle_id],
+    ).fetchone()
+    return row is not None
 
 
 def _vote(con: duckdb.DuckDBPyConnection, battle_id: str, winner: str) -> VoteOutcome:

@@ -66,6 +66,10 @@ EXTRA_COLUMNS: tuple[str, ...] = (
     "legacy_rows",
     "legacy_language",
     "legacy_prompt",
+    "tags_a",
+    "tags_b",
+    "comment",
+    "reasons_at",
 )
 # Never exported unless asked for: links battles to one voter's browser session.
 PRIVATE_COLUMNS: tuple[str, ...] = ("session_hash",)
@@ -156,6 +160,22 @@ def m004_analytics_views(con: duckdb.DuckDBPyConnection) -> None:
 
     for statement in VIEWS_V1:
         con.execute(statement)
+
+
+@migration
+def m005_vote_reasons(con: duckdb.DuckDBPyConnection) -> None:
+    # What a voter may add after the vote (app/vote_reasons.py): tags per side and a free
+    # comment (untrusted text), and when. NULL until given, so "no reasons" and "reasons
+    # without tags" stay apart. No DEFAULT, for the WAL replay reason given in m003.
+    existing = {row[0] for row in con.execute("DESCRIBE battles").fetchall()}
+    for column, sql_type in (
+        ("tags_a", "VARCHAR[]"),
+        ("tags_b", "VARCHAR[]"),
+        ("comment", "TEXT"),
+        ("reasons_at", "TIMESTAMPTZ"),
+    ):
+        if column not in existing:
+            con.execute(f"ALTER TABLE battles ADD COLUMN {column} {sql_type}")
 
 
 def ensure_migrations_table(con: duckdb.DuckDBPyConnection) -> None:

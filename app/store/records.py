@@ -74,6 +74,11 @@ class BattleRecord:
     legacy_rows: int | None = None
     legacy_language: str | None = None
     legacy_prompt: str | None = None
+    # The voter's optional reasons, given after the vote (app/vote_reasons.py).
+    tags_a: list[str] | None = None
+    tags_b: list[str] | None = None
+    comment: str | None = None
+    reasons_at: datetime | None = None
 
     def __post_init__(self) -> None:
         if not self.battle_id:
@@ -92,7 +97,7 @@ class BattleRecord:
             raise ValueError("winner and voted_at are set together (both or neither)")
         if not all(isinstance(f, str) and f for f in self.flags):
             raise ValueError("flags must be a list of non-empty strings")
-        for name in ("created_at", "voted_at"):
+        for name in ("created_at", "voted_at", "reasons_at"):
             value = getattr(self, name)
             # A naive time would be read in the server's zone: ambiguous once exported.
             if value is not None and value.tzinfo is None:
