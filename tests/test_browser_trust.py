@@ -64,3 +64,62 @@ def test_one_vote_per_battle_and_a_confirmed_vote_survives_sigkill(tmp_path: Pat
     rows = con.execute("SELECT winner, voted_at IS NOT NULL, status FROM battles").fetchall()
     con.close()
     assert rows == [("model_a", True, "completed")]
+
+
+HOSTILE_PROMPTS = [
+    '<script>window.__pwned=1</script><img src=x onerror="window.__pwned=2">',
+    "[klik her](javascript:window.__pwned=3) **fed** <a href='javascript:alert(1)'>a</a>",
+    "Et ord uden ende: " + "æ" * 1900,
+    "\u202eRTL override \u05e9\u05dc\u05d5\u05dd \u0645\u0631\u062d\u0628\u0627 \u202c slut",
+    "Emoji og kontrol: \U0001f600\U0001f1e9\U0001f1f0 \x07\x1b[31m\x08 \ufeff slut",
+]
+
+PANES_JS = """
+() => {
+  const out = [];
+  const walk = (root) => {
+    for (const el of root.querySelectorAll('pre.arena-text'))
+      out.push({text: el.querySelector('.prompt').textContent,
+                children: el.querySelectorAll('*').length,
+                width: el.getBoundingClientRect().width});
+    for (const el of root.querySelectorAll('*')) if (el.shadowRoot) walk(el.shadowRoot);
+  };
+  walk(document);
+  return {panes: out, pwned: window.__pwned === undefined ? null : window.__pwned,
+          scroll: document.documentElement.scrollWidth, viewport: window.innerWidth};
+}
+"""
+
+
+def test_hostile_prompts_are_shown_as_inert_text(tmp_path: Path) -> None:
+    with (
+        run_demo(tmp_path, extra_env={"ARENA_GENERATION__MAX_NEW_TOKENS": "12"}) as demo,
+        chromium() as browser,
+    ):
+        page = browser.new_page(viewport={"width": 800, "height": 900})
+        page.goto(demo.url)
+        page.get_by_label("Language").select_option(label="Danish · Dansk")
+        vote = page.get_by_role("button", name="Tie")
+        for prompt in HOSTILE_PROMPTS:
+            page.get_by_role("button", name="New round").click()
+            page.get_by_label("Prompt").fill(prompt)
+            page.get_by_role("button", name="Generate").click()
+            expect(vote).to_be_enabled(timeout=60_000)
+            state = page.evaluate(PANES_JS)
+            assert state["pwned"] is None, prompt
+            assert len(state["panes"]) == 2
+            for pane in state["panes"]:
+                assert pane["children"] == 2  # the prompt and continuation spans, nothing else
+                assert pane["text"] == prompt.rstrip().replace("\r", "")
+                assert pane["width"] <= state["viewport"]  # a 1,900-letter word wraps
+            assert state["scroll"] <= state["viewport"]
+            vote.click()
+            expect(page.get_by_text("Thank you, your vote is saved")).to_be_visible()
+        assert demo.stop() == 0, demo.log_text()
+
+    con = duckdb.connect(str(demo.db_path), read_only=True)
+    stored = [
+        r[0] for r in con.execute("SELECT prompt FROM battles ORDER BY created_at").fetchall()
+    ]
+    con.close()
+    assert stored == [p.rstrip() for p in HOSTILE_PROMPTS]  # stored exactly, as text
