@@ -106,8 +106,9 @@ class ArenaSession(param.Parameterized):
         return self.phase in ("loading", "streaming", "recording")
 
     def start(self) -> None:
-        """Prepare the first round; call once the event loop runs (the page's onload)."""
-        self._prepare(checking=True)
+        """Prepare the first round unless one is (the page calls it once it has loaded)."""
+        if not self._round.started:
+            self._prepare(checking=True)
 
     def set_interface(self, code: str) -> None:
         """Show every text in interface language `code` (one batch of updates)."""
@@ -176,11 +177,12 @@ class ArenaSession(param.Parameterized):
             return None
         self._outcome = outcome
         # One batch: the last text, the phase and the message reach the page together.
-        self.param.update(text_a=self._buffers["a"], text_b=self._buffers["b"])
+        final = {"text_a": self._buffers["a"], "text_b": self._buffers["b"]}
         if outcome.votable:
-            self._say("msg_votable", "info", phase="votable")
+            self._say("msg_votable", "info", phase="votable", **final)
         else:
-            self._say_failure(outcome)
+            key = outcome.voter_key or "msg_failed"
+            self._say(key, "error", raw=outcome.voter_message, phase="failed", **final)
         self._prepare(checking=False)  # the next round's models load while this one is read
         return outcome
 
@@ -255,7 +257,7 @@ class ArenaSession(param.Parameterized):
     def on_phase(self, phase: Literal["loading", "streaming"]) -> None:
         if phase == "streaming":
             self._round.stop_watching()  # the models are here: nothing left to wait for
-            self._say("msg_writing", "info", phase=phase, readiness="", readiness_progress=None)
+            self._say("msg_writing", "info", phase=phase, readiness_progress=None)
         else:
             self.phase = phase
 
@@ -337,12 +339,8 @@ class ArenaSession(param.Parameterized):
         `params`, which name session parameters, in one batch."""
         values = {k: params.pop(k) for k in list(params) if k not in self.param}
         self._said = (key, values, raw)
-        self.param.update(**params, message_level=level, **self._rendered(params.get("phase")))
-
-    def _say_failure(self, outcome: BattleOutcome) -> None:
-        self._say(
-            outcome.voter_key or "msg_failed", "error", raw=outcome.voter_message, phase="failed"
-        )
+        rendered = self._rendered(params.get("phase"))
+        self.param.update({**rendered, **params, "message_level": level})
 
     def _cancel_battle(self) -> None:
         task, self._task = self._task, None

@@ -200,7 +200,14 @@ def export(ctx: click.Context, fmt: str, out: Path, db: Path | None, include_pri
 
 # Commands that live in their own module (app/commands/<name>.py, a click command named
 # `command`), registered here so each capability owns its file.
-COMMAND_MODULES: list[str] = ["import_legacy", "leaderboard", "snapshot", "retention"]
+COMMAND_MODULES: list[str] = [
+    "import_legacy",
+    "leaderboard",
+    "snapshot",
+    "retention",
+    "benchmark",
+    "loadtest",
+]
 
 
 def _register_commands() -> None:

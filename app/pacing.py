@@ -11,8 +11,9 @@ How: a side's total length is known once it is done; before that it is estimated
 characters per token so far times the battle's token budget (base models nearly always use
 the whole budget). The shown fraction is the smallest fraction available on either side, so
 the slower side sets the pace. When an estimate turns out long (a side stops early), the
-available fraction jumps; the shown fraction then catches up no faster than the pace shown
-so far (or `min_rate`), so the ending reads as steady typing, not a sudden fill.
+available fraction jumps; the shown fraction then catches up at 1.5 times the pace shown so
+far (at least `min_rate` of the text per second), so the ending reads as steady typing, not
+a sudden fill.
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ from typing import Literal
 
 Side = Literal["a", "b"]
 SIDES: tuple[Side, Side] = ("a", "b")
+WARM_UP_S = 0.5  # before this, the pace shown so far says little ...
+WARM_UP_RATE = 1.0  # ... so a jump is typed out at up to the whole text per second
 
 
 @dataclass
@@ -35,7 +38,7 @@ class _Stream:
 class EqualPace:
     """Reveal two streams at one pace. Feed it with `add`/`done`; ask `step(now)` per tick."""
 
-    def __init__(self, expected_tokens: int, min_rate: float = 0.2) -> None:
+    def __init__(self, expected_tokens: int, min_rate: float = 0.25) -> None:
         self.expected_tokens = max(1, expected_tokens)
         self.min_rate = min_rate  # fraction per second the catch-up never goes below
         self._streams: dict[Side, _Stream] = {"a": _Stream(), "b": _Stream()}
@@ -82,18 +85,19 @@ class EqualPace:
             for side, total in totals.items()
             if total is not None
         )
-        if self._started is None:
+        target = min(1.0, available)
+        if self._started is None:  # both sides have text: show the first of each at once
             self._started = self._last = now
-        elapsed = max(now - self._started, 1e-6)
+            self._fraction = max(self._fraction, target)
+        elapsed = now - self._started
         dt = max(now - (self._last or now), 0.0)
         self._last = now
-        target = min(1.0, available)
         if target > self._fraction:
-            # Follow the streams while they set the pace; after a jump, type it out at the
-            # pace shown so far. Early on (under a second) nothing is known: follow.
-            rate = max(self.min_rate, self._fraction / elapsed)
-            limit = self._fraction + rate * dt if elapsed >= 1.0 else target
-            self._fraction = min(target, max(limit, self._fraction))
+            # Follow the streams while they set the pace; a jump (a side ended early, an
+            # estimate was long) is typed out at the pace shown so far, a little faster.
+            pace = self._fraction / elapsed if elapsed >= WARM_UP_S else WARM_UP_RATE
+            limit = self._fraction + max(self.min_rate, 1.5 * pace) * dt
+            self._fraction = min(target, limit)
         if self._fraction >= 1.0 - 1e-9 and all(s.done for s in self._streams.values()):
             self._fraction = 1.0
         for side, stream in self._streams.items():

@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from app.engine_status import Readiness, StatusPoller, battle_readiness, resident_models
@@ -78,6 +79,16 @@ def describe_readiness(
     return t(key, language=language, eta=when)
 
 
+def _launched(readiness: Readiness, prefetched: Mapping[str, str] | None) -> Readiness:
+    """A status fetched a moment before our prefetch still says "not loaded" for models
+    that are now loading: say loading (with the expected time) rather than contradict it."""
+    if readiness.state != "not_loaded" or not prefetched:
+        return readiness
+    if all(v in ("launched", "loading", "ready") for v in prefetched.values()):
+        return replace(readiness, state="loading", progress=0.0)
+    return readiness
+
+
 async def watch_round(
     pairing: Pairing,
     language_name: str,
@@ -95,7 +106,7 @@ async def watch_round(
         if status is None:
             report(None, True)  # no status to follow: let Generate try and tell
             return
-        readiness = battle_readiness(status, pairing.models, language_name)
+        readiness = _launched(battle_readiness(status, pairing.models, language_name), prefetched)
         allowed = generate_allowed(readiness, prefetched)
         report(readiness, allowed)
         if readiness.ready or readiness.state == "failed":
@@ -119,6 +130,7 @@ class RoundPrep:
         self._pairing: Pairing | None = None
         self.readiness: Readiness | None = None
         self.allowed = True  # Generate may be pressed
+        self.started = False  # a round was ever prepared (the page prepares once at load)
 
     @property
     def progress(self) -> float | None:
@@ -139,6 +151,7 @@ class RoundPrep:
             return False
         if checking:
             self.readiness, self.allowed = Readiness("unknown", ""), False
+        self.started = True
         self._task = asyncio.create_task(self._run(lang))
         return True
 

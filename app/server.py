@@ -16,6 +16,7 @@ from app import health
 from app.arena_session import ArenaServices, battle_limits
 from app.engines import EngineDirectory, directory_from_settings
 from app.inference.factory import make_client
+from app.pages.about import build_about_page
 from app.pages.arena import build_arena_page
 from app.pages.leaderboard import build_leaderboard_page
 from app.registry import load_registry
@@ -31,6 +32,7 @@ PageBuilder = Callable[[ArenaServices, str], pn.viewable.Viewable]
 PAGES: dict[str, PageBuilder] = {
     "arena": build_arena_page,
     "leaderboard": build_leaderboard_page,
+    "about": build_about_page,
 }
 
 

@@ -87,8 +87,8 @@ def run_demo(
         ARENA_SUPERVISOR__PORT=str(supervisor_port),
         ARENA_SUPERVISOR__FIRST_ENGINE_PORT=str(free_port()),
         PYTHONUNBUFFERED="1",
-        **(extra_env or {}),
     )
+    env.update(extra_env or {})  # the caller's settings win over these defaults
     cmd = [sys.executable, "-m", "app.cli", "demo", "--port", str(port), "--db", str(db_path)]
     if prefix:
         cmd += ["--prefix", prefix]

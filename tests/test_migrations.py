@@ -55,6 +55,10 @@ EXPECTED_COLUMNS = [
     ("legacy_rows", "INTEGER"),
     ("legacy_language", "VARCHAR"),
     ("legacy_prompt", "VARCHAR"),
+    ("tags_a", "VARCHAR[]"),
+    ("tags_b", "VARCHAR[]"),
+    ("comment", "VARCHAR"),
+    ("reasons_at", "TIMESTAMP WITH TIME ZONE"),
 ]
 NAMES = [fn.__name__ for fn in MIGRATIONS]
 

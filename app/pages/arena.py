@@ -1,8 +1,15 @@
 """The `/arena` page: composes widgets and wires them to an `ArenaSession`.
 
-Everything the voter sees that came from a person or a model (prompt, continuations) is
-escaped here and shown as text, never as HTML or Markdown. Model identities exist only in
-the session object on the server until the vote; the reveal panes are filled after it.
+Widgets send clicks to the session; the session's state comes back through ONE watcher
+that updates the widgets under `pn.io.hold()`, so each batch of session changes (the end of
+a battle, a switch of the interface language) reaches the browser as one message. What
+the page shows from people or models is escaped (`arena_view`); model identities exist
+only in the session object on the server until the vote.
+
+Labels follow the interface language. In English they are the stable names that tests
+and acceptance checks use (`Language`, `Prompt`, `Generate`, `A is better`, ...); every
+key control also carries a stable CSS class (`arena-generate`, `arena-vote-model_a`, ...)
+that does not change with the language.
 """
 
 from __future__ import annotations
@@ -13,123 +20,84 @@ import panel as pn
 
 from app.arena_session import ArenaServices, ArenaSession
 from app.client_address import session_client_address
-
-GUIDANCE = """
-**How it works.** Pick a language and write the *start* of a text in it: a story opening,
-the beginning of a sentence, a recipe. Two anonymous **base models** continue it side by side.
-They do not answer questions or follow instructions: they carry on writing.
-
-**Judge fluency only**: which continuation reads like natural, grammatical, idiomatic text
-in this language? Facts do not matter. The models are revealed after your vote.
-"""
-
-DEMO_NOTICE = (
-    "Demo mode: both sides are **stand-in engines** that replay canned sentences, not real "
-    "language models. Votes cast here are stored like real ones, marked by the demo database."
+from app.i18n import Catalogue, Translator
+from app.pages import arena_view as view
+from app.pages.arena_reasons import ReasonsForm
+from app.pages.page_kit import (
+    FOCUS_CSS,
+    PageScript,
+    interface_selector,
+    nav_html,
+    nav_pane,
+    request_interface,
 )
-
-PRIVACY_NOTICE = (
-    "Prompts, continuations and votes are stored and may be published for research. "
-    "Do not enter personal data."
-)
-
-CSS = """
-.arena-text { white-space: pre-wrap; overflow-wrap: anywhere; font-size: 1.05rem;
-  line-height: 1.5; min-height: 8em; margin: 0; font-family: inherit; }
-.arena-text .prompt { color: #555; }
-.arena-text .prompt::after { content: ""; }
-.arena-text .continuation { color: #111; font-weight: 500; }
-.arena-message { padding: 0.4em 0.8em; border-left: 4px solid #888; min-height: 1.5em; }
-.arena-message.error { border-color: #b00020; }
-.arena-message.warning { border-color: #b36b00; }
-.arena-message.success { border-color: #1b7f3b; }
-.arena-reveal { font-size: 0.95rem; }
-"""
-
-VOTES = (
-    ("A is better", "model_a"),
-    ("B is better", "model_b"),
-    ("Tie", "tie"),
-    ("Both are bad", "both_bad"),
-)
-
-
-def text_html(prompt: str, continuation: str) -> str:
-    """The prompt and its continuation, escaped: markup in either is shown, not run."""
-    return (
-        '<pre class="arena-text"><span class="prompt">'
-        f'{html.escape(prompt)}</span><span class="continuation">'
-        f"{html.escape(continuation)}</span></pre>"
-    )
-
-
-def message_html(text: str, level: str) -> str:
-    if not text:
-        return ""
-    return f'<div class="arena-message {level}" role="status">{html.escape(text)}</div>'
-
-
-def reveal_html(side: str, description: str) -> str:
-    if not description:
-        return ""
-    return f'<div class="arena-reveal"><b>{side}</b>: {html.escape(description)}</div>'
 
 
 def _html(obj: str = "", **params: object) -> pn.pane.HTML:
     """An HTML pane styled by the arena CSS (each pane has its own shadow root)."""
-    return pn.pane.HTML(obj, stylesheets=[CSS], **params)
+    return pn.pane.HTML(obj, stylesheets=[view.CSS], **params)
 
 
 def build_arena_page(services: ArenaServices, session_id: str) -> pn.viewable.Viewable:
     """One voter's page. Called once per browser session by the Panel server."""
-    registry = services.registry
+    registry, catalogue = services.registry, services.catalogue
+    ui = request_interface(catalogue)
     address = session_client_address(services.settings.trusted_proxies)
-    session = ArenaSession(services, session_id, client_address=address)
+    session = ArenaSession(services, session_id, client_address=address, ui_language=ui)
+    # A voter whose browser prefers an arena language starts there (they can change it).
+    if ui in registry.languages:
+        session.select_language(ui)
+    style = {"stylesheets": [FOCUS_CSS]}
 
+    interface = interface_selector(catalogue, ui)
+    t0 = catalogue.translator(ui)
     language = pn.widgets.Select(
-        name="Language",
-        options={lang.label: code for code, lang in registry.languages.items()},
+        options={t0.language_label(lang): code for code, lang in registry.languages.items()},
         value=session.language,
         width=320,
+        css_classes=["arena-language"],
+        **style,
     )
     prompt = pn.widgets.TextAreaInput(
-        name="Prompt",
-        placeholder="Write the start of a text in the chosen language…",
         max_length=4000,
         rows=4,
         auto_grow=True,
         sizing_mode="stretch_width",
+        css_classes=["arena-prompt"],
+        **style,
     )
-    generate = pn.widgets.Button(name="Generate", button_type="primary", width=140)
-    examples = pn.Row(pn.pane.HTML("<small>Examples:</small>", margin=(12, 4, 0, 10)))
+    generate = pn.widgets.Button(
+        button_type="primary", width=140, css_classes=["arena-generate"], **style
+    )
+    examples_label = pn.pane.HTML("", margin=(12, 4, 0, 10))
     example_buttons = [
-        pn.widgets.Button(
-            name=kind.capitalize(), button_type="default", button_style="outline", width=90
-        )
-        for kind in ("story", "fact", "list")
+        pn.widgets.Button(button_type="default", button_style="outline", width=110, **style)
+        for _ in ("story", "fact", "list")
     ]
-    examples.extend(example_buttons)
-
-    pane_a = _html(text_html("", ""), sizing_mode="stretch_width")
-    pane_b = _html(text_html("", ""), sizing_mode="stretch_width")
+    pane_a = _html(sizing_mode="stretch_width")
+    pane_b = _html(sizing_mode="stretch_width")
     reveal_a = _html(sizing_mode="stretch_width")
     reveal_b = _html(sizing_mode="stretch_width")
     vote_buttons = {
-        winner: pn.widgets.Button(name=label, disabled=True, width=130) for label, winner in VOTES
+        winner: pn.widgets.Button(
+            disabled=True, width=150, css_classes=[f"arena-vote-{winner}"], **style
+        )
+        for winner in view.VOTES
     }
-    new_round = pn.widgets.Button(name="New round", width=130)
-    message = _html(message_html("", "info"), sizing_mode="stretch_width")
+    new_round = pn.widgets.Button(width=150, css_classes=["arena-new-round"], **style)
+    message = _html(sizing_mode="stretch_width")
+    readiness = _html(sizing_mode="stretch_width")
+    summary = _html(sizing_mode="stretch_width")
+    reasons = ReasonsForm(t0, session.save_reasons)
+    reasons_slot = pn.Column(sizing_mode="stretch_width")  # the form, only after a vote
+    nav = nav_pane(t0, "arena")
+    guidance = pn.pane.Markdown("", sizing_mode="stretch_width")
+    keys = _html(sizing_mode="stretch_width")
+    privacy = pn.pane.HTML("", sizing_mode="stretch_width")
+    demo = pn.pane.Alert("", alert_type="warning", visible=services.settings.demo)
+    script = PageScript(shortcuts=view.SHORTCUTS)
 
     # ---- widgets -> session --------------------------------------------------------------
-
-    def on_language(event) -> None:  # type: ignore[no-untyped-def]
-        session.select_language(event.new)
-        _fill_examples()
-
-    def _fill_examples() -> None:
-        lang = registry.language(session.language)
-        for button, example in zip(example_buttons, lang.prompts, strict=True):
-            button.description = example.text
 
     def use_example(index: int):  # type: ignore[no-untyped-def]
         def handler(_event) -> None:  # type: ignore[no-untyped-def]
@@ -147,69 +115,139 @@ def build_arena_page(services: ArenaServices, session_id: str) -> pn.viewable.Vi
 
         return handler
 
-    language.param.watch(on_language, "value")
+    interface.param.watch(lambda e: session.set_interface(e.new), "value")
+    language.param.watch(lambda e: session.select_language(e.new), "value")
     for i, button in enumerate(example_buttons):
         button.on_click(use_example(i))
     generate.on_click(on_generate)
     for winner, button in vote_buttons.items():
         button.on_click(on_vote(winner))
     new_round.on_click(lambda _e: session.new_round())
-    _fill_examples()
+    # The first round's models start loading now (or once the page has loaded, if the
+    # page is built outside the server's event loop).
+    session.start()
+    pn.state.onload(session.start)
 
     # ---- session -> widgets --------------------------------------------------------------
+
+    def translate(t: Translator) -> None:
+        """Every fixed label in the interface language (values and choices are kept)."""
+        interface.name = t("interface_label")
+        nav.object = nav_html(t, "arena")
+        guidance.object = t("guidance_md")
+        demo.object = t("demo_notice_md")
+        language.param.update(
+            name=t("language_label"),
+            options={t.language_label(lang): code for code, lang in registry.languages.items()},
+        )
+        prompt.param.update(name=t("prompt_label"), placeholder=t("prompt_placeholder"))
+        examples_label.object = f"<small>{html.escape(t('examples_label'))}</small>"
+        for button, kind in zip(example_buttons, ("story", "fact", "list"), strict=True):
+            button.name = t(f"example_{kind}")
+        generate.name = t("generate")
+        for winner, button in vote_buttons.items():
+            button.name = t(f"vote_{winner}")
+        new_round.name = t("new_round")
+        keys.object = view.keys_html(t)
+        privacy.object = f"<small>{html.escape(t('privacy_notice'))}</small>"
+        reasons.translate(t)
+        script.lang = t.language.html_lang
 
     def render(*events) -> None:  # type: ignore[no-untyped-def]
         """One watcher for every session change, so a batch of changes (the end of a
         battle: last text, phase, message) reaches the browser as one message."""
         changed = {e.name for e in events} if events else set(session.param)
+        t = catalogue.translator(session.ui_language)
+        lang_tag = _text_lang(catalogue, session.language)
         with pn.io.hold():
-            if changed & {"prompt_shown", "text_a"}:
-                pane_a.object = text_html(session.prompt_shown, session.text_a)
-            if changed & {"prompt_shown", "text_b"}:
-                pane_b.object = text_html(session.prompt_shown, session.text_b)
-            if "phase" in changed:
-                votable = session.phase == "votable"
+            if "ui_language" in changed:
+                translate(t)
+                summary.object = view.summary_html(t, session.summary)
+            if "language" in changed:
+                language.value = session.language
+                prompts = registry.language(session.language).prompts
+                for button, example in zip(example_buttons, prompts, strict=True):
+                    button.description = example.text
+            if changed & {"prompt_shown", "text_a", "language"}:
+                pane_a.object = view.text_html(session.prompt_shown, session.text_a, lang_tag)
+            if changed & {"prompt_shown", "text_b", "language"}:
+                pane_b.object = view.text_html(session.prompt_shown, session.text_b, lang_tag)
+            if changed & {"phase", "models_ready"}:
                 for button in vote_buttons.values():
-                    button.disabled = not votable
-                generate.disabled = session.busy
+                    button.disabled = session.phase != "votable"
+                generate.disabled = session.busy or not session.models_ready
                 generate.loading = session.phase in ("loading", "streaming")
-            if changed & {"message", "message_level"}:
-                message.object = message_html(session.message, session.message_level)
+            if changed & {"message", "message_level", "ui_language"}:
+                message.object = view.message_html(t, session.message, session.message_level)
+            if changed & {"readiness", "readiness_progress", "ui_language"}:
+                readiness.object = view.readiness_html(
+                    t, session.readiness, session.readiness_progress
+                )
             if changed & {"reveal_a", "reveal_b"}:
-                reveal_a.object = reveal_html("A", session.reveal_a)
-                reveal_b.object = reveal_html("B", session.reveal_b)
+                reveal_a.object = view.reveal_html("A", session.reveal_a)
+                reveal_b.object = view.reveal_html("B", session.reveal_b)
+            if "reasons_open" in changed:
+                if session.reasons_open:
+                    reasons.clear()
+                reasons_slot.objects = [reasons.panel] if session.reasons_open else []
+            if "summary" in changed:
+                summary.object = view.summary_html(t, session.summary)
 
     session.param.watch(render, [p for p in session.param if p != "name"])
     render()
 
     # ---- layout --------------------------------------------------------------------------
 
-    notices = []
-    if services.settings.demo:
-        notices.append(pn.pane.Alert(DEMO_NOTICE, alert_type="warning"))
     # Side by side where there is room, stacked on narrow screens (A above B).
     side = dict(
         styles={"border": "1px solid #ddd", "flex": "1 1 320px", "min-width": "0"}, margin=5
     )
     panes = pn.FlexBox(
-        pn.Column(pn.pane.HTML("<h3>A</h3>"), pane_a, reveal_a, **side),
-        pn.Column(pn.pane.HTML("<h3>B</h3>"), pane_b, reveal_b, **side),
+        *(
+            pn.Column(
+                pn.pane.HTML(f"<h2>{s.upper()}</h2>"),
+                text,
+                shown,
+                css_classes=[f"arena-side-{s}"],
+                **side,
+            )
+            for s, text, shown in (("a", pane_a, reveal_a), ("b", pane_b, reveal_b))
+        ),
         flex_wrap="wrap",
         sizing_mode="stretch_width",
     )
+    header = pn.FlexBox(
+        pn.pane.HTML("<h1>OELLM Arena</h1>", margin=(0, 10)),
+        pn.Column(interface, margin=(5, 0)),
+        flex_wrap="wrap",
+        justify_content="space-between",
+        align_items="center",
+        sizing_mode="stretch_width",
+    )
     return pn.Column(
-        pn.pane.HTML("<h1>OELLM Arena</h1>"),
-        *notices,
-        pn.pane.Markdown(GUIDANCE, sizing_mode="stretch_width"),
+        script,
+        header,
+        nav,
+        demo,
+        guidance,
         language,
-        examples,
+        pn.FlexBox(examples_label, *example_buttons, flex_wrap="wrap"),
         prompt,
         generate,
+        readiness,
         message,
         panes,
-        pn.FlexBox(*vote_buttons.values(), flex_wrap="wrap"),
-        new_round,
-        pn.pane.HTML(f"<small>{html.escape(PRIVACY_NOTICE)}</small>"),
+        pn.FlexBox(*vote_buttons.values(), new_round, flex_wrap="wrap"),
+        keys,
+        reasons_slot,
+        summary,
+        privacy,
         sizing_mode="stretch_width",
         max_width=1200,
     )
+
+
+def _text_lang(catalogue: Catalogue, code: str) -> str | None:
+    """The BCP 47 tag of an arena language, for the text panes (none for the mixture)."""
+    lang = catalogue.languages.get(code)
+    return lang.html_lang if lang is not None else None

@@ -5,6 +5,9 @@ from `analytics.charts`. It reads through `services.store.read` (a fresh cursor 
 in a worker thread so the server's event loop never waits on DuckDB), and polls a cheap
 fingerprint of the votes every `ARENA_ANALYTICS__REFRESH_S` seconds, recomputing only
 when a vote arrived.
+
+Every string it writes itself is in the interface language (`app.i18n`, switchable on the
+page); chart titles and the per-row notes come from `analytics` and stay in English.
 """
 
 from __future__ import annotations
@@ -29,65 +32,75 @@ from analytics.queries import (
     export_filtered,
 )
 from app.arena_session import ArenaServices
+from app.i18n import Translator
+from app.pages.page_kit import (
+    FOCUS_CSS,
+    PageScript,
+    interface_selector,
+    nav_html,
+    nav_pane,
+    request_interface,
+)
 
 log = logging.getLogger(__name__)
 
-INTRO = """
-Blind votes on **fluency**: MultiSynt models (trained on machine-translated text) against
-the HPLT 2.0 model trained on native text of the same language. Win rates count
-**decisive** votes only; ties and "both bad" are shown beside them. Bars are 95% intervals:
-where one crosses the dashed line, the data cannot tell the two apart yet.
-"""
-
-TABLE_COLUMNS = {
-    "language": "Language",
-    "model": "Model",
-    "rating": "Rating",
-    "ci_low": "CI low",
-    "ci_high": "CI high",
-    "battles": "Battles",
-    "wins": "Wins",
-    "losses": "Losses",
-    "ties": "Ties",
-    "both_bad": "Both bad",
-    "warning": "Note",
-}
-
-
-WIN_COLUMNS = {
-    "language": "Language",
-    "variant": "Variant",
-    "battles": "Battles",
-    "multisynt_wins": "MultiSynt better",
-    "hplt_wins": "HPLT better",
-    "ties": "Ties",
-    "both_bad": "Both bad",
-    "decisive": "Decisive",
-    "win_rate": "MultiSynt win rate",
-    "ci_low": "CI low",
-    "ci_high": "CI high",
-    "warning": "Note",
-}
+TABLE_COLUMNS = (
+    "language",
+    "model",
+    "rating",
+    "ci_low",
+    "ci_high",
+    "battles",
+    "wins",
+    "losses",
+    "ties",
+    "both_bad",
+    "warning",
+)
+WIN_COLUMNS = (
+    "language",
+    "variant",
+    "battles",
+    "multisynt_wins",
+    "hplt_wins",
+    "ties",
+    "both_bad",
+    "decisive",
+    "win_rate",
+    "ci_low",
+    "ci_high",
+    "warning",
+)
 
 
-def _summary_html(data: DashboardData | None) -> str:
+def column_names(t: Translator, columns: tuple[str, ...]) -> dict[str, str]:
+    """Table headers in the interface language (`warning` is the per-row note)."""
+    return {c: t("col_note" if c == "warning" else f"col_{c}") for c in columns}
+
+
+def _summary_html(t: Translator, data: DashboardData | None) -> str:
     if data is None:
-        return '<p class="leaderboard-summary" role="status">Loading…</p>'
+        return f'<p class="leaderboard-summary" role="status">{html.escape(t("lb_loading"))}</p>'
     total, last = data.marker
-    last_text = f"; last vote {last:%Y-%m-%d %H:%M} UTC" if last else ""
+    marker = "\x00"  # stands for the bold vote count while the sentence is escaped
+    if last:
+        text = t("lb_summary_last", votes=marker, total=total, time=f"{last:%Y-%m-%d %H:%M}")
+    else:
+        text = t("lb_summary", votes=marker, total=total)
+    votes = f"<b>{html.escape(t('lb_votes', votes=data.matched_votes))}</b>"
     return (
-        f'<p class="leaderboard-summary" role="status"><b>{data.matched_votes} votes</b> '
-        f"match the filters ({total} in the log{html.escape(last_text)}).</p>"
+        f'<p class="leaderboard-summary" role="status">'
+        f"{html.escape(text).replace(marker, votes)}</p>"
     )
 
 
-def _warnings_md(data: DashboardData) -> str:
+def _warnings_md(t: Translator, data: DashboardData) -> str:
     lines = data.warnings()
     if not lines:
         return ""
     shown = lines[:12]
-    more = f"\n- … and {len(lines) - 12} more" if len(lines) > 12 else ""
-    return "**Too few votes to conclude:**\n" + "\n".join(f"- {w}" for w in shown) + more
+    more = f"\n- {t('lb_more', n=len(lines) - 12)}" if len(lines) > 12 else ""
+    return f"**{t('lb_too_few')}**\n" + "\n".join(f"- {w}" for w in shown) + more
 
 
 def _charts() -> ModuleType:
@@ -100,23 +113,23 @@ def build_leaderboard_page(services: ArenaServices, session_id: str) -> pn.viewa
     """One analyst's dashboard. Called once per browser session by the Panel server."""
     settings = services.settings.analytics
     store = services.store
-    languages = {lang.label: code for code, lang in services.registry.languages.items()}
+    catalogue = services.catalogue
+    ui = request_interface(catalogue)
+    t = catalogue.translator(ui)
+    style = {"stylesheets": [FOCUS_CSS]}
 
+    interface = interface_selector(catalogue, ui)
     language = pn.widgets.Select(
-        name="Language", options={"All languages": "", **languages}, value="", width=260
+        options=_language_options(services, t), value="", width=260, **style
     )
-    dates = pn.widgets.DateRangePicker(name="Voted between (UTC)", value=None, width=260)
+    dates = pn.widgets.DateRangePicker(value=None, width=260, **style)
     sources = pn.widgets.CheckButtonGroup(
-        name="Source", options={"Live": "arena", "Legacy": "legacy"}, value=list(SOURCES)
+        options={t("lb_live"): "arena", t("lb_legacy"): "legacy"}, value=list(SOURCES), **style
     )
     exclude = pn.widgets.MultiChoice(
-        name="Leave out battles flagged",
-        options=list(UNTRUSTED_FLAGS),
-        value=list(UNTRUSTED_FLAGS),
-        placeholder="none left out",
-        width=300,
+        options=list(UNTRUSTED_FLAGS), value=list(UNTRUSTED_FLAGS), width=300, **style
     )
-    summary = pn.pane.HTML(_summary_html(None), sizing_mode="stretch_width")
+    summary = pn.pane.HTML(_summary_html(t, None), sizing_mode="stretch_width")
     warnings = pn.pane.Markdown("", sizing_mode="stretch_width")
     plots = {
         name: pn.pane.HoloViews(
@@ -161,30 +174,70 @@ def build_leaderboard_page(services: ArenaServices, session_id: str) -> pn.viewa
         fmt: pn.widgets.FileDownload(
             callback=download(fmt),
             filename=f"battles.{fmt}",
-            label=f"Download {label}",
             button_type="default",
             width=190,
+            **style,
         )
-        for fmt, label in (("csv", "CSV"), ("parquet", "Parquet"))
+        for fmt in ("csv", "parquet")
     }
+    intro = pn.pane.Markdown("", sizing_mode="stretch_width")
+    title = pn.pane.HTML("", margin=(0, 10))
+    source_label = pn.pane.HTML("")
+    ratings_heading = pn.pane.Markdown("", margin=(10, 10, 0, 10))
+    variants_heading = pn.pane.Markdown("", margin=(10, 10, 0, 10))
+    nav = nav_pane(t, "leaderboard")
+    script = PageScript(lang=t.language.html_lang)
 
-    state: dict[str, object] = {"marker": None, "running": False, "again": False}
+    state: dict[str, object] = {"marker": None, "running": False, "again": False, "data": None}
+
+    def translate(code: str) -> None:
+        """Every label in interface language `code`; the data shown stays."""
+        nonlocal t
+        t = catalogue.translator(code)
+        with pn.io.hold():
+            interface.name = t("interface_label")
+            nav.object = nav_html(t, "leaderboard")
+            title.object = f"<h1>{html.escape(t('lb_title'))}</h1>"
+            intro.object = t("lb_intro_md")
+            language.param.update(name=t("language_label"), options=_language_options(services, t))
+            dates.name = t("lb_voted_between")
+            source_label.object = f"<small>{html.escape(t('lb_source'))}</small>"
+            sources.options = {t("lb_live"): "arena", t("lb_legacy"): "legacy"}
+            exclude.param.update(name=t("lb_exclude"), placeholder=t("lb_exclude_none"))
+            ratings_heading.object = f"### {t('lb_ratings')}"
+            variants_heading.object = f"### {t('lb_by_variant')}"
+            for fmt, button in buttons.items():
+                button.label = t("lb_download", format=fmt.upper() if fmt == "csv" else "Parquet")
+            script.lang = t.language.html_lang
+            data = state["data"]
+            summary.object = _summary_html(t, data)  # type: ignore[arg-type]
+            if data is not None:
+                warnings.object = _warnings_md(t, data)  # type: ignore[arg-type]
+                fill_tables(data)  # type: ignore[arg-type]
+
+    def fill_tables(data: DashboardData) -> None:
+        ratings_table.value = (
+            data.ratings[list(TABLE_COLUMNS)]
+            .round(1)
+            .rename(columns=column_names(t, TABLE_COLUMNS))
+        )
+        win_table.value = data.win_by_language_variant.round(3).rename(
+            columns=column_names(t, WIN_COLUMNS)
+        )
 
     def render(data: DashboardData, charts: ModuleType) -> None:
+        state["data"] = data
         if set(data.known_flags) - set(exclude.options):
             exclude.options = sorted(set(exclude.options) | set(data.known_flags))
-        summary.object = _summary_html(data)
-        warnings.object = _warnings_md(data)
+        summary.object = _summary_html(t, data)
+        warnings.object = _warnings_md(t, data)
         plots["win_rate"].object = charts.win_rate_by_language(data.win_by_language)
         plots["variants"].object = charts.win_rate_by_variant(data.win_by_variant)
         plots["ratings"].object = charts.ratings(data.ratings)
         plots["position"].object = charts.position_bias(data.position)
         plots["over_time"].object = charts.votes_over_time(data.per_day)
         plots["by_language"].object = charts.votes_by_language(data.by_language)
-        ratings_table.value = (
-            data.ratings[list(TABLE_COLUMNS)].round(1).rename(columns=TABLE_COLUMNS)
-        )
-        win_table.value = data.win_by_language_variant.round(3).rename(columns=WIN_COLUMNS)
+        fill_tables(data)
         for fmt, button in buttons.items():
             button.filename = export_filename(data.filters, fmt)
 
@@ -211,8 +264,7 @@ def build_leaderboard_page(services: ArenaServices, session_id: str) -> pn.viewa
         except Exception:
             log.exception("leaderboard refresh failed")
             summary.object = (
-                '<p class="leaderboard-summary" role="alert">Could not read the battle log; '
-                "retrying at the next check.</p>"
+                f'<p class="leaderboard-summary" role="alert">{html.escape(t("lb_error"))}</p>'
             )
             state["marker"] = None
         finally:
@@ -229,28 +281,45 @@ def build_leaderboard_page(services: ArenaServices, session_id: str) -> pn.viewa
 
     for widget in (language, dates, sources, exclude):
         widget.param.watch(refresh, "value")
+    interface.param.watch(lambda e: translate(e.new), "value")
+    translate(ui)
     pn.state.onload(refresh)
     pn.state.add_periodic_callback(poll, period=int(settings.refresh_s * 1000))
 
     return pn.Column(
-        pn.pane.HTML("<h1>OELLM Arena: leaderboard</h1>"),
-        pn.pane.Markdown(INTRO, sizing_mode="stretch_width"),
-        pn.Row(
+        script,
+        pn.FlexBox(
+            title,
+            pn.Column(interface, margin=(5, 0)),
+            flex_wrap="wrap",
+            justify_content="space-between",
+            align_items="center",
+            sizing_mode="stretch_width",
+        ),
+        nav,
+        intro,
+        pn.FlexBox(
             language,
             dates,
-            pn.Column(pn.pane.HTML("<small>Source</small>"), sources),
+            pn.Column(source_label, sources),
             exclude,
+            flex_wrap="wrap",
         ),
         summary,
         warnings,
         pn.GridBox(plots["win_rate"], plots["variants"], ncols=2, sizing_mode="stretch_width"),
         plots["ratings"],
-        pn.pane.Markdown("### Ratings", margin=(10, 10, 0, 10)),
+        ratings_heading,
         ratings_table,
         pn.GridBox(plots["position"], plots["by_language"], ncols=2, sizing_mode="stretch_width"),
         plots["over_time"],
-        pn.pane.Markdown("### MultiSynt vs HPLT by language and variant", margin=(10, 10, 0, 10)),
+        variants_heading,
         win_table,
         pn.Row(buttons["csv"], buttons["parquet"]),
         sizing_mode="stretch_width",
     )
+
+
+def _language_options(services: ArenaServices, t: Translator) -> dict[str, str]:
+    languages = {t.language_label(lang): c for c, lang in services.registry.languages.items()}
+    return {t("lb_all_languages"): "", **languages}

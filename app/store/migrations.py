@@ -178,6 +178,46 @@ def m005_vote_reasons(con: duckdb.DuckDBPyConnection) -> None:
             con.execute(f"ALTER TABLE battles ADD COLUMN {column} {sql_type}")
 
 
+@migration
+def m006_benchmark_runs(con: duckdb.DuckDBPyConnection) -> None:
+    # `oellm-arena benchmark` results beside the battles, so ops compare engines with SQL.
+    # One row per prompt and MultiSynt variant, as in backend_benchmark_results.csv (the
+    # old columns first, then timings); the HPLT side repeats across a prompt's rows.
+    con.execute(
+        """
+        CREATE TABLE IF NOT EXISTS benchmark_runs (
+            language TEXT NOT NULL,
+            prompt TEXT NOT NULL,
+            hplt_model TEXT NOT NULL,
+            multisynt_model TEXT NOT NULL,
+            hplt_output TEXT,
+            multisynt_output TEXT,
+            language_code TEXT NOT NULL,
+            prompt_kind TEXT NOT NULL,
+            load_s DOUBLE,
+            hplt_load_s DOUBLE,
+            multisynt_load_s DOUBLE,
+            hplt_ttft_ms DOUBLE,
+            multisynt_ttft_ms DOUBLE,
+            hplt_tokens INTEGER,
+            multisynt_tokens INTEGER,
+            hplt_tokens_per_s DOUBLE,
+            multisynt_tokens_per_s DOUBLE,
+            hplt_total_ms DOUBLE,
+            multisynt_total_ms DOUBLE,
+            hplt_error TEXT,
+            multisynt_error TEXT,
+            run_id TEXT NOT NULL,
+            started_at TIMESTAMPTZ NOT NULL,
+            launcher TEXT,
+            max_new_tokens INTEGER,
+            seed BIGINT,
+            PRIMARY KEY (run_id, language_code, prompt_kind, multisynt_model)
+        )
+        """
+    )
+
+
 def ensure_migrations_table(con: duckdb.DuckDBPyConnection) -> None:
     con.execute(
         """
