@@ -37,7 +37,8 @@ def test_stopping_the_demo_stops_supervisor_and_engines(tmp_path: Path, sig: int
         warm_up(demo.supervisor_url, MODELS)
         status = httpx.get(f"{demo.supervisor_url}/status").json()
         engines = [e for slot in status["slots"] for e in slot["engines"]]
-        assert {e["model"] for e in engines} == set(MODELS)
+        # The page prefetches the default language's models too; ours must be among them.
+        assert set(MODELS) <= {e["model"] for e in engines}
         pids = [e["pid"] for e in engines]
         ports = [e["port"] for e in engines]
         supervisor_port = int(demo.supervisor_url.rsplit(":", 1)[1])
