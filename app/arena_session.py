@@ -110,6 +110,11 @@ class ArenaSession(param.Parameterized):
         if not self._round.started:
             self._prepare(checking=True)
 
+    def close(self) -> None:
+        """The browser session ended: stop following the next round's models (a running
+        battle is left to finish and log itself)."""
+        self._round.cancel()
+
     def set_interface(self, code: str) -> None:
         """Show every text in interface language `code` (one batch of updates)."""
         self._t = self._services.catalogue.translator(code)

@@ -54,7 +54,7 @@ def test_loading_state_and_a_language_switch_in_the_demo(tmp_path: Path) -> None
         assert 'max=\\"100\\"' in seen or 'max="100"' in seen  # with a progress bar
 
         page.get_by_label("Language").select_option(label="Finnish · Suomi")
-        expect(status).to_contain_text("Loading the Finnish models")
+        expect(status).to_contain_text("Loading the Finnish models", timeout=20_000)
         expect(generate).to_be_disabled()
         expect(page.locator(".arena-readiness progress")).to_have_count(1)
         expect(status).to_contain_text("The Finnish models are ready.", timeout=60_000)
@@ -68,6 +68,6 @@ def test_loading_state_and_a_language_switch_in_the_demo(tmp_path: Path) -> None
         assert "Olipa kerran" in before_vote
         assert [t for t in TELLS if t.lower() in before_vote.lower()] == []  # still blind
         vote.click()
-        expect(page.get_by_text("Thank you, your vote is saved")).to_be_visible()
+        expect(page.get_by_text("Thank you, your vote is saved")).to_be_visible(timeout=20_000)
         assert demo.stop() == 0, demo.log_text()
     assert "Traceback" not in demo.log_text(), demo.log_text()

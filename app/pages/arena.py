@@ -127,6 +127,7 @@ def build_arena_page(services: ArenaServices, session_id: str) -> pn.viewable.Vi
     # page is built outside the server's event loop).
     session.start()
     pn.state.onload(session.start)
+    pn.state.on_session_destroyed(lambda _context: session.close())
 
     # ---- session -> widgets --------------------------------------------------------------
 
