@@ -12,7 +12,7 @@ import panel as pn
 from pydantic import SecretStr
 
 from analytics.snapshot import start_snapshot_scheduler
-from app import health
+from app import health, panel_patches
 from app.arena_session import ArenaServices, battle_limits
 from app.engines import EngineDirectory, directory_from_settings
 from app.inference.factory import make_client
@@ -107,6 +107,9 @@ def serve_app(
         f"localhost:{options.port}",
         f"127.0.0.1:{options.port}",
     ]
+    # Two Panel/Bokeh websocket fixes found by the load test (see app/panel_patches.py).
+    for fix in panel_patches.apply():
+        log.info("panel patch applied: %s", fix)
     server = pn.io.server.get_server(
         {route: page(builder) for route, builder in PAGES.items()},
         port=options.port,

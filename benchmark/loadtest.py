@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import hashlib
 import json
 import os
 import random
@@ -51,6 +52,7 @@ from benchmark.loadtest_report import check_votes, percentile, read_battles, spr
 from benchmark.proc_cpu import CpuMeter
 
 Log = Callable[[str], None]
+REPO = Path(__file__).resolve().parents[1]
 
 
 @dataclass
@@ -73,6 +75,27 @@ class LoadTestConfig:
     extra_env: dict[str, str] = field(default_factory=dict)  # for the demo process
     profile_path: Path | None = None  # py-spy's raw (collapsed) stacks of the server
     profile_args: Sequence[str] = ()  # more py-spy options, e.g. ("--idle",)
+
+
+def code_version() -> str:
+    """The commit measured, plus a hash of the uncommitted changes under app/ and tgi/
+    (`+dirty.<hash>`): figures compare only between runs of the same code."""
+
+    def git(*args: str) -> str:
+        try:
+            return subprocess.run(
+                ["git", *args], cwd=REPO, capture_output=True, text=True, timeout=10
+            ).stdout.strip()
+        except (OSError, subprocess.SubprocessError):
+            return ""
+
+    rev = git("rev-parse", "--short", "HEAD") or "unknown"
+    diff = git("diff", "HEAD", "--", "app", "tgi")
+    untracked = git("ls-files", "--others", "--exclude-standard", "--", "app", "tgi")
+    if not diff and not untracked:
+        return rev
+    digest = hashlib.sha256((diff + untracked).encode()).hexdigest()[:8]
+    return f"{rev}+dirty.{digest}"
 
 
 def port_block(size: int, low: int = 20000, high: int = 32000) -> int:
@@ -280,18 +303,26 @@ def run_loadtest(cfg: LoadTestConfig, log: Log | None = None) -> dict[str, Any]:
         max_new_tokens=cfg.max_new_tokens,
     )
     audit = check_votes(results, logged) if logged is not None else {}
+    shares = target.cpu.shares()
+    server_share, battles = shares.get("server_cpu_share"), summary["battles"]
     summary.update(
         lost_votes=audit.get("lost_votes"),
         duplicate_votes=audit.get("duplicate_votes"),
         unconfirmed_votes=audit.get("unconfirmed_votes"),
         db_battles=audit.get("db_battles"),
         db_votes=audit.get("db_votes"),
-        **target.cpu.shares(),
+        **shares,
+        # The robust cost figure: a busy machine stretches latencies, much less this.
+        server_cpu_s_per_battle=(
+            round(server_share * cfg.duration_s / battles, 3) if server_share and battles else None
+        ),
         cores=os.cpu_count(),
         **extra,
         languages={code: round(w, 3) for code, w in mix},
         server_exit_code=exit_code,
         run_tag=tag,
+        code_version=code_version(),
+        settings_changed=dict(cfg.extra_env),  # what an A/B run changed on the server
     )
     if note:
         summary["note"] = note

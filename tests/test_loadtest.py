@@ -14,6 +14,7 @@ from bokeh.document import Document
 from bokeh.models import Button, Column, TextAreaInput
 
 from app.registry import load_registry
+from benchmark import profile_summary
 from benchmark.arena_voter import RoundResult
 from benchmark.bokeh_client import change_event, click_event
 from benchmark.loadtest_mix import LEGACY_COUNTS, language_mix, legacy_counts
@@ -114,3 +115,18 @@ def test_five_voters_lose_and_double_no_vote() -> None:
     assert summary["db_votes"] >= summary["votes"]
     assert summary["p95_slowdown"] >= summary["p50_slowdown"] >= 1.0
     assert summary["server_exit_code"] == 0
+
+
+def test_profile_summary_counts_busy_samples_only(tmp_path: Path) -> None:
+    raw = tmp_path / "profile.txt"
+    raw.write_text(
+        "main (app/cli.py:1);render (/x/app/pages/arena.py:9);escape (html/__init__.py:3) 6\n"
+        "main (app/cli.py:1);render (/x/app/pages/arena.py:9) 2\n"
+        "main (app/cli.py:1);select (selectors.py:4) 90\n",
+        encoding="utf-8",
+    )
+    busy, own, inclusive = profile_summary.summarise(raw)
+    assert busy == 8  # the 90 idle samples in select are left out
+    assert own["escape (html/__init__.py)"] == 6
+    assert inclusive["render (app/pages/arena.py)"] == 8
+    assert not any("cli.py" in frame for frame in inclusive)  # entry points are noise

@@ -50,6 +50,14 @@ import click
     type=click.FloatRange(min=1),
     help="Seconds before a silent page counts as stuck (default: 10x the ideal battle).",
 )
+@click.option(
+    "--set",
+    "settings",
+    multiple=True,
+    metavar="NAME=VALUE",
+    help="With --standin: a server setting, e.g. --set ARENA_STREAM_FLUSH_INTERVAL_S=0.25 "
+    "(repeatable; for A/B runs).",
+)
 @click.option("--seed", type=int, default=1, show_default=True)
 @click.option(
     "--profile",
@@ -70,6 +78,7 @@ def command(
     think: float,
     double_click_rate: float,
     round_timeout: float | None,
+    settings: tuple[str, ...],
     seed: int,
     profile: Path | None,
 ) -> None:
@@ -85,6 +94,13 @@ def command(
         language_mix(load_registry(), codes)
     except KeyError as exc:
         raise click.BadParameter(str(exc.args[0]), param_hint="--languages") from exc
+    extra_env = {}
+    for item in settings:
+        name, sep, value = item.partition("=")
+        if not sep or not name.strip():
+            raise click.BadParameter(f"{item!r} is not NAME=VALUE", param_hint="--set")
+        name = name.strip().upper()
+        extra_env[name if name.startswith("ARENA_") else f"ARENA_{name}"] = value
     config = LoadTestConfig(
         voters=voters,
         duration_s=duration,
@@ -101,6 +117,7 @@ def command(
         round_timeout_s=round_timeout,
         seed=seed,
         profile_path=profile,
+        extra_env=extra_env,
     )
     summary = run_loadtest(config, log=lambda line: click.echo(line, err=True))
     click.echo(json.dumps(summary))
