@@ -1,6 +1,6 @@
 """Two fixes to the Panel/Bokeh websocket path, found by the load test (docs/benchmarks.md).
 
-Not wired in by this module: `app/server.py` calls `apply()` once before serving.
+`app/server.py` calls `apply()` once before it starts serving.
 
 1. **Stranded messages** (Panel 1.9.x, `panel/io/document.py::_dispatch_msgs`). Changes
    made outside Bokeh's document lock (the arena's async callbacks and streaming) are

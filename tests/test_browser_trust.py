@@ -49,13 +49,13 @@ def test_one_vote_per_battle_and_a_confirmed_vote_survives_sigkill(tmp_path: Pat
 
         page.get_by_label("Prompt").fill("   ")
         page.get_by_role("button", name="Generate").click()
-        expect(page.get_by_text("Write the start of a text first")).to_be_visible()
+        expect(page.get_by_text("Write the start of a text first")).to_be_visible(timeout=30_000)
 
         page.get_by_label("Prompt").fill("Det var en tidlig morgen i Aarhus, og")
         page.get_by_role("button", name="Generate").click()
         expect(page.get_by_role("button", name="A is better")).to_be_enabled(timeout=60_000)
         assert page.evaluate(CLICK_ALL_VOTES_JS) == 4
-        expect(page.get_by_text("Thank you, your vote is saved")).to_be_visible(timeout=15_000)
+        expect(page.get_by_text("Thank you, your vote is saved")).to_be_visible(timeout=30_000)
 
         os.kill(demo.proc.pid, signal.SIGKILL)
         assert demo.proc.wait(10) == -signal.SIGKILL
@@ -114,7 +114,7 @@ def test_hostile_prompts_are_shown_as_inert_text(tmp_path: Path) -> None:
                 assert pane["width"] <= state["viewport"]  # a 1,900-letter word wraps
             assert state["scroll"] <= state["viewport"]
             vote.click()
-            expect(page.get_by_text("Thank you, your vote is saved")).to_be_visible()
+            expect(page.get_by_text("Thank you, your vote is saved")).to_be_visible(timeout=30_000)
         assert demo.stop() == 0, demo.log_text()
 
     con = duckdb.connect(str(demo.db_path), read_only=True)
