@@ -12,7 +12,14 @@ import html
 import panel as pn
 
 from app.arena_services import ArenaServices
-from app.pages.page_kit import PageScript, interface_selector, nav_html, nav_pane, request_interface
+from app.pages.page_kit import (
+    PageScript,
+    interface_selector,
+    nav_html,
+    nav_pane,
+    page_header,
+    request_interface,
+)
 
 
 def build_about_page(services: ArenaServices, session_id: str) -> pn.viewable.Viewable:
@@ -38,14 +45,7 @@ def build_about_page(services: ArenaServices, session_id: str) -> pn.viewable.Vi
     translate(ui)
     return pn.Column(
         script,
-        pn.FlexBox(
-            title,
-            pn.Column(interface, margin=(5, 0)),
-            flex_wrap="wrap",
-            justify_content="space-between",
-            align_items="center",
-            sizing_mode="stretch_width",
-        ),
+        page_header(title, interface),
         nav,
         body,
         sizing_mode="stretch_width",

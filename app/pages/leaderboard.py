@@ -39,6 +39,7 @@ from app.pages.page_kit import (
     interface_selector,
     nav_html,
     nav_pane,
+    page_header,
     request_interface,
 )
 
@@ -288,14 +289,7 @@ def build_leaderboard_page(services: ArenaServices, session_id: str) -> pn.viewa
 
     return pn.Column(
         script,
-        pn.FlexBox(
-            title,
-            pn.Column(interface, margin=(5, 0)),
-            flex_wrap="wrap",
-            justify_content="space-between",
-            align_items="center",
-            sizing_mode="stretch_width",
-        ),
+        page_header(title, interface),
         nav,
         intro,
         pn.FlexBox(

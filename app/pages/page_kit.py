@@ -119,3 +119,15 @@ class PageScript(JSComponent):
       return el;
     }
     """
+
+
+def page_header(title: pn.viewable.Viewable, interface: pn.viewable.Viewable) -> pn.FlexBox:
+    """The title with the interface-language selector beside it (wrapping on phones)."""
+    return pn.FlexBox(
+        title,
+        pn.Column(interface, margin=(5, 0)),
+        flex_wrap="wrap",
+        justify_content="space-between",
+        align_items="center",
+        sizing_mode="stretch_width",
+    )
