@@ -6,6 +6,7 @@ on a large log and all its numbers describe the same instant.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
 
@@ -15,7 +16,8 @@ import pandas as pd
 from analytics import queries, summaries
 from analytics.queries import Filters
 from analytics.ratings import DEFAULT_ROUNDS, language_ratings, pooled_variant_ratings
-from analytics.stats import MIN_VOTES
+from analytics.stats import MIN_VOTES, reword_warnings
+from analytics.wording import Wording, english
 
 
 @dataclass(frozen=True)
@@ -35,20 +37,34 @@ class DashboardData:
     per_day: pd.DataFrame
     by_language: pd.DataFrame
     known_flags: list[str]  # every flag in the log, for the "leave out" filter
+    min_votes: int = MIN_VOTES
 
-    def warnings(self) -> list[str]:
-        """Plain sentences for every number resting on too few votes."""
+    def warnings(
+        self, t: Wording | None = None, language_name: Callable[[str], str] = str
+    ) -> list[str]:
+        """Plain sentences for every number resting on too few votes, in English unless
+        `t` says otherwise; `language_name` turns a language code into a name."""
+        t = t or english()
         out = []
-        for _, row in self.win_by_language.iterrows():
+        for _, row in self.notes(self.win_by_language, t).iterrows():
             if row["warning"]:
-                out.append(f"Win rate in {row['language']}: {row['warning']}.")
-        for _, row in self.ratings.iterrows():
+                language = language_name(row["language"])
+                out.append(t("note_win_rate", language=language, warning=row["warning"]))
+        for _, row in self.notes(self.ratings, t).iterrows():
             if row["warning"] and not row["reference"]:
-                out.append(f"Rating of {row['model']} ({row['language']}): {row['warning']}.")
-        overall = self.position[self.position["language"] == "all"]
+                language = language_name(row["language"])
+                out.append(
+                    t("note_rating", model=row["model"], language=language, warning=row["warning"])
+                )
+        position = self.notes(self.position, t)
+        overall = position[position["language"] == "all"]
         if len(overall) and overall["warning"].iloc[0]:
-            out.append(f"Position bias: {overall['warning'].iloc[0]}.")
+            out.append(t("note_position", warning=overall["warning"].iloc[0]))
         return out
+
+    def notes(self, table: pd.DataFrame, t: Wording) -> pd.DataFrame:
+        """One of this data's tables with its `warning` notes in `t`'s language."""
+        return reword_warnings(table, t, self.min_votes)
 
 
 def load_dashboard(
@@ -80,4 +96,5 @@ def load_dashboard(
         per_day=per_day,
         by_language=summaries.votes_by_language(counts),
         known_flags=queries.known_flags(con),
+        min_votes=min_votes,
     )

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from analytics.wording import Wording, english
+
 Z95 = 1.959963984540054  # the 97.5% quantile of the standard normal
 MIN_VOTES = 30
 
@@ -36,13 +38,29 @@ def wilson_interval(
     return low, high
 
 
-def small_sample_warning(decisive: int, min_votes: int = MIN_VOTES) -> str | None:
-    """The warning shown next to a number resting on too few decisive votes, or None."""
+def small_sample_warning(
+    decisive: int, min_votes: int = MIN_VOTES, t: Wording | None = None
+) -> str | None:
+    """The warning shown next to a number resting on too few decisive votes, or None
+    (in English unless `t` says otherwise)."""
     if decisive >= min_votes:
         return None
+    t = t or english()
     if decisive == 0:
-        return "no decisive votes yet"
-    return f"only {decisive} decisive votes (fewer than {min_votes}): too few to conclude"
+        return t("note_no_decisive")
+    return t.plural("note_too_few", decisive, n=decisive, min_votes=min_votes)
+
+
+def reword_warnings(frame: pd.DataFrame, t: Wording, min_votes: int = MIN_VOTES) -> pd.DataFrame:
+    """`frame` with its `warning` column written again in `t`'s language, from the
+    decisive votes of each row (`decisive`, or `wins` + `losses` in a ratings table)."""
+    if frame.empty or "warning" not in frame:
+        return frame
+    decisive = frame["decisive"] if "decisive" in frame else frame["wins"] + frame["losses"]
+    out = frame.copy()
+    notes = [small_sample_warning(int(d), min_votes, t) for d in decisive]
+    out["warning"] = pd.Series(notes, index=out.index, dtype=object)
+    return out
 
 
 def add_win_rates(

@@ -13,6 +13,13 @@ import pandas as pd
 from analytics.stats import MIN_VOTES, add_win_rates, position_bias
 
 _OUTCOME_ORDER = ["win", "loss", "tie", "both_bad"]
+# How `votes_by_language` names the outcomes (the charts translate them for the page).
+OUTCOME_LABELS = {
+    "win": "MultiSynt better",
+    "loss": "HPLT better",
+    "tie": "tie",
+    "both_bad": "both bad",
+}
 
 
 def multisynt_outcomes(counts: pd.DataFrame) -> pd.DataFrame:
@@ -115,14 +122,8 @@ def position_bias_by_language(counts: pd.DataFrame, min_votes: int = MIN_VOTES) 
 def votes_by_language(counts: pd.DataFrame) -> pd.DataFrame:
     """Votes per language and outcome (MultiSynt win, HPLT win, tie, both bad)."""
     outcomes = multisynt_outcomes(counts)
-    labels = {
-        "win": "MultiSynt better",
-        "loss": "HPLT better",
-        "tie": "tie",
-        "both_bad": "both bad",
-    }
     frame = (
-        outcomes.assign(outcome=outcomes["outcome"].map(labels))
+        outcomes.assign(outcome=outcomes["outcome"].map(OUTCOME_LABELS))
         .groupby(["language", "outcome"], as_index=False)["n"]
         .sum()
         .rename(columns={"n": "votes"})

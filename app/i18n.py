@@ -12,6 +12,12 @@ compete): it follows the browser's `Accept-Language` and can be switched on the 
 acceptance checks use (`Language`, `Prompt`, `Generate`, ...); in other interface
 languages labels and accessible names are both translated (they must match, WCAG 2.5.3),
 and `?ui=eng` gives the English interface whatever the browser says.
+
+A string with a count is a TOML table of CLDR plural forms, e.g.
+`lb_votes = { one = "{votes} vote", other = "{votes} votes" }`: each language gives exactly
+the categories its CLDR rule uses for whole numbers (`PLURAL_RULES`; Icelandic "one" is 1,
+21, 31, ... but not 11; Romanian has "few" for 0 and 2 to 19, and "20 de voturi" in
+"other"), and `Translator.plural(key, n, ...)` picks the form for `n`.
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ from __future__ import annotations
 import logging
 import math
 import tomllib
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
@@ -30,6 +37,57 @@ from app.registry import Language
 log = logging.getLogger(__name__)
 
 DEFAULT = "eng"
+
+
+# A message: one string, or plural forms by CLDR category ("one", "few", "many", "other").
+Message = str | dict[str, str]
+
+
+def _one_if_1(n: int) -> str:
+    return "one" if n == 1 else "other"
+
+
+def _icelandic(n: int) -> str:
+    return "one" if n % 10 == 1 and n % 100 != 11 else "other"
+
+
+def _romanian(n: int) -> str:
+    if n == 1:
+        return "one"
+    return "few" if n == 0 or 1 <= n % 100 <= 19 else "other"
+
+
+def _romance(n: int) -> str:
+    # CLDR's "many" of Catalan, Spanish, Italian and Portuguese: whole millions
+    # ("1000000 de votos", like "un millón de votos").
+    if n == 1:
+        return "one"
+    return "many" if n != 0 and n % 1_000_000 == 0 else "other"
+
+
+# CLDR cardinal plural rules (https://cldr.unicode.org, plurals.xml) for whole numbers,
+# which is all the arena shows; the categories each rule can return, in CLDR's order.
+# Portuguese is European Portuguese (`pt_PT`: 0 is "other"), as the translation is.
+PLURAL_RULES: dict[str, tuple[Callable[[int], str], tuple[str, ...]]] = {
+    **{
+        code: (_one_if_1, ("one", "other"))
+        for code in ("eng", "swe", "dan", "nob", "fin", "deu", "nld", "eus")
+    },
+    "isl": (_icelandic, ("one", "other")),
+    "ron": (_romanian, ("one", "few", "other")),
+    **{code: (_romance, ("one", "many", "other")) for code in ("cat", "spa", "ita", "por")},
+}
+
+
+def plural_category(code: str, n: int) -> str:
+    """The CLDR plural category of the whole number `n` in interface language `code`."""
+    rule, _ = PLURAL_RULES.get(code, PLURAL_RULES[DEFAULT])
+    return rule(abs(int(n)))
+
+
+def plural_categories(code: str) -> tuple[str, ...]:
+    """The categories a plural message in `code` must give (no more, no fewer)."""
+    return PLURAL_RULES.get(code, PLURAL_RULES[DEFAULT])[1]
 
 
 @dataclass(frozen=True)
@@ -45,15 +103,22 @@ class InterfaceLanguage:
 @dataclass(frozen=True)
 class Catalogue:
     languages: dict[str, InterfaceLanguage]
-    strings: dict[str, dict[str, str]]
+    strings: dict[str, dict[str, Message]]
 
     def translator(self, code: str) -> Translator:
         return Translator(self, code if code in self.strings else DEFAULT)
 
 
-def placeholders(text: str) -> set[str]:
-    """The named fields of a format string (what a translation must keep)."""
+def placeholders(text: Message) -> set[str]:
+    """The named fields of a format string (what a translation must keep); of a plural
+    message, those of all its forms."""
+    if isinstance(text, dict):
+        return set().union(*(placeholders(form) for form in text.values()))
     return {name for _, name, _, _ in Formatter().parse(text) if name}
+
+
+def _field_order(text: str) -> list[str]:
+    return [name for _, name, _, _ in Formatter().parse(text) if name]
 
 
 @cache
@@ -88,12 +153,42 @@ class Translator:
     def has(self, key: str) -> bool:
         return key in self._own or key in self._fallback
 
-    def __call__(self, key: str, **values: Any) -> str:
+    def _message(self, key: str) -> tuple[Message, str]:
+        """The message and the language whose plural rule it follows."""
         text = self._own.get(key)
         if text is None:
             log.warning("ui string %r missing in %s; using English", key, self.code)
-            text = self._fallback[key]
+            return self._fallback[key], DEFAULT
+        return text, self.code
+
+    def __call__(self, key: str, /, **values: Any) -> str:
+        """String `key` formatted with `values`. On a plural message the count is the first
+        placeholder (in the English text's order) given a whole number: callers that know
+        the count should say so with `plural`."""
+        text, code = self._message(key)
+        if isinstance(text, dict):
+            english = self._fallback[key]
+            other = english["other"] if isinstance(english, dict) else english
+            counts = [
+                values[name]
+                for name in _field_order(other)
+                if isinstance(values.get(name), int) and not isinstance(values.get(name), bool)
+            ]
+            text = self._form(text, code, counts[0] if counts else None)
         return text.format(**values) if values else text
+
+    def plural(self, key: str, n: int, /, **values: Any) -> str:
+        """Message `key` in the plural form for count `n`, formatted with `values`
+        (`n` itself is not a placeholder: pass it by name too where the text shows it)."""
+        text, code = self._message(key)
+        if isinstance(text, dict):
+            text = self._form(text, code, n)
+        return text.format(**values) if values else text
+
+    @staticmethod
+    def _form(forms: dict[str, str], code: str, n: int | None) -> str:
+        category = "other" if n is None else plural_category(code, n)
+        return forms.get(category) or forms["other"]
 
     def message(self, key: str, values: dict[str, Any], raw: str | None = None) -> str:
         """A session message: `key` with `values`, where `language_code` becomes the arena

@@ -8,7 +8,15 @@ import pytest
 
 from app import i18n
 from app.engines import DEFAULT_VOTER_MESSAGE, VOTER_MESSAGES
-from app.i18n import DEFAULT, load_catalogue, negotiate, placeholders
+from app.i18n import (
+    DEFAULT,
+    PLURAL_RULES,
+    load_catalogue,
+    negotiate,
+    placeholders,
+    plural_categories,
+    plural_category,
+)
 from app.inference import base as engine_errors
 from app.registry import load_registry
 
@@ -30,6 +38,10 @@ STABLE = {
 }
 
 
+def forms(message: str | dict[str, str]) -> list[str]:
+    return list(message.values()) if isinstance(message, dict) else [message]
+
+
 def test_thirteen_languages_and_english() -> None:
     assert len(CODES) == 14
     assert set(CODES) - {DEFAULT} == set(REGISTRY.languages) - {"mul"}
@@ -41,17 +53,162 @@ def test_every_key_in_every_language_with_the_same_placeholders(code: str) -> No
     assert set(table) == set(ENGLISH), code
     wrong = {k: v for k, v in table.items() if placeholders(v) != placeholders(ENGLISH[k])}
     assert wrong == {}
-    empty = [k for k, v in table.items() if not v.strip()]
+    empty = [k for k, v in table.items() if not all(text.strip() for text in forms(v))]
     assert empty == []
 
 
 @pytest.mark.parametrize("code", CODES)
 def test_every_string_formats_and_carries_no_markup(code: str) -> None:
-    for key, text in CATALOGUE.strings[code].items():
-        text.format(**dict.fromkeys(placeholders(text), "X"))
-        assert "<" not in text and ">" not in text, (code, key)  # markup is the page's job
-        if key.endswith("_md"):
-            assert text.count("**") % 2 == 0, (code, key)
+    for key, message in CATALOGUE.strings[code].items():
+        for text in forms(message):
+            text.format(**dict.fromkeys(placeholders(text), "X"))
+            assert "<" not in text and ">" not in text, (code, key)  # markup is the page's job
+            if key.endswith("_md"):
+                assert text.count("**") % 2 == 0, (code, key)
+
+
+PLURAL_KEYS = sorted(k for k, v in ENGLISH.items() if isinstance(v, dict))
+
+
+def test_counted_strings_are_plural_messages() -> None:
+    assert {"lb_votes", "lb_summary", "note_too_few", "msg_prompt_too_long"} <= set(PLURAL_KEYS)
+
+
+@pytest.mark.parametrize("code", CODES)
+def test_plural_messages_give_exactly_the_categories_of_the_language(code: str) -> None:
+    needed = set(plural_categories(code))
+    for key in PLURAL_KEYS:
+        message = CATALOGUE.strings[code][key]
+        assert isinstance(message, dict), (code, key)
+        assert set(message) == needed, (code, key)
+        for category, text in message.items():
+            assert placeholders(text) == placeholders(ENGLISH[key]), (code, key, category)
+            assert text.strip(), (code, key, category)
+    # A plural message is plural in every language; a plain string plain in every one.
+    plain = {k for k, v in CATALOGUE.strings[code].items() if not isinstance(v, dict)}
+    assert plain.isdisjoint(PLURAL_KEYS)
+
+
+def test_every_interface_language_has_a_plural_rule() -> None:
+    assert set(PLURAL_RULES) == set(CODES)
+
+
+@pytest.mark.parametrize(
+    ("code", "expected"),
+    [
+        ("eng", {0: "other", 1: "one", 2: "other", 11: "other", 21: "other"}),
+        ("fin", {0: "other", 1: "one", 2: "other", 101: "other"}),
+        ("eus", {1: "one", 2: "other", 21: "other"}),
+        (
+            "isl",
+            {
+                0: "other",
+                1: "one",
+                2: "other",
+                11: "other",
+                21: "one",
+                31: "one",
+                101: "one",
+                111: "other",
+                1011: "other",
+                1021: "one",
+                20: "other",
+            },
+        ),
+        (
+            "ron",
+            {
+                0: "few",
+                1: "one",
+                2: "few",
+                19: "few",
+                20: "other",
+                99: "other",
+                100: "other",
+                101: "few",
+                102: "few",
+                119: "few",
+                120: "other",
+                1001: "few",
+            },
+        ),
+        (
+            "spa",
+            {
+                0: "other",
+                1: "one",
+                2: "other",
+                1_000_000: "many",
+                2_000_000: "many",
+                1_000_001: "other",
+            },
+        ),
+        ("por", {0: "other", 1: "one", 2: "other", 1_000_000: "many"}),  # European Portuguese
+    ],
+)
+def test_cldr_plural_categories(code: str, expected: dict[int, str]) -> None:
+    assert {n: plural_category(code, n) for n in expected} == expected
+    assert set(expected.values()) <= set(plural_categories(code))
+
+
+@pytest.mark.parametrize(
+    ("code", "n", "text"),
+    [
+        ("eng", 0, "0 votes"),
+        ("eng", 1, "1 vote"),
+        ("eng", 2, "2 votes"),
+        ("swe", 1, "1 röst"),
+        ("swe", 5, "5 röster"),
+        ("fin", 1, "1 ääni"),
+        ("fin", 3, "3 ääntä"),
+        ("ron", 1, "1 vot"),
+        ("ron", 2, "2 voturi"),
+        ("ron", 19, "19 voturi"),
+        ("ron", 20, "20 de voturi"),
+        ("ron", 101, "101 voturi"),
+        ("ron", 102, "102 voturi"),
+        ("ron", 120, "120 de voturi"),
+        ("spa", 1, "1 voto"),
+        ("spa", 2, "2 votos"),
+    ],
+)
+def test_plural_picks_the_form_for_the_count(code: str, n: int, text: str) -> None:
+    assert CATALOGUE.translator(code).plural("lb_votes", n, votes=n) == text
+
+
+@pytest.mark.parametrize(
+    ("n", "verb"), [(1, "passar"), (11, "passa"), (21, "passar"), (101, "passar"), (2, "passa")]
+)
+def test_icelandic_agreement_follows_the_last_digits(n: int, verb: str) -> None:
+    text = CATALOGUE.translator("isl").plural("lb_summary", n, votes=f"{n} atkvæði", total=500)
+    assert text.startswith(f"{n} atkvæði {verb} við")
+
+
+def test_calling_a_plural_message_picks_the_count_from_its_first_number() -> None:
+    """Callers that pass the count only as a placeholder (`t(key, length=...)`) get the
+    right form too: the first whole-number placeholder in the English text decides."""
+    eng, ron, eus = (CATALOGUE.translator(c) for c in ("eng", "ron", "eus"))
+    assert eng("msg_prompt_too_long", length=1, limit=2000).startswith(
+        "Your text is 1 character long"
+    )
+    assert eng("msg_prompt_too_long", length=2500, limit=2000).startswith(
+        "Your text is 2500 characters long"
+    )
+    assert ron("msg_prompt_too_long", length=2019, limit=2000).startswith(
+        "Textul dumneavoastră are 2019 caractere;"
+    )
+    assert ron("msg_prompt_too_long", length=2020, limit=2000).startswith(
+        "Textul dumneavoastră are 2020 de caractere;"
+    )
+    assert eus.message("msg_prompt_too_long", {"length": 1, "limit": 9}).startswith(
+        "Zure testuak 1 karaktere du,"
+    )
+    assert eng("lb_votes", votes="many") == "many votes"  # no number: the "other" form
+
+
+def test_a_plain_string_ignores_the_count() -> None:
+    t = CATALOGUE.translator("swe")
+    assert t.plural("lb_title", 1) == t("lb_title")
 
 
 @pytest.mark.parametrize("code", CODES)

@@ -6,8 +6,10 @@ in a worker thread so the server's event loop never waits on DuckDB), and polls 
 fingerprint of the votes every `ARENA_ANALYTICS__REFRESH_S` seconds, recomputing only
 when a vote arrived.
 
-Every string it writes itself is in the interface language (`app.i18n`, switchable on the
-page); chart titles and the per-row notes come from `analytics` and stay in English.
+Every visible string follows the interface language (`app.i18n`, switchable on the page):
+the page's own, and those `analytics` writes (chart titles and axes, per-row notes, flag
+names), which it writes in the `Translator` the page passes. The data itself (language
+codes, model ids) and the downloads stay as they are.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import logging
 from collections.abc import Callable
 from types import ModuleType
 
+import pandas as pd
 import panel as pn
 
 from analytics.dashboard import DashboardData, load_dashboard
@@ -79,29 +82,68 @@ def column_names(t: Translator, columns: tuple[str, ...]) -> dict[str, str]:
     return {c: t("col_note" if c == "warning" else f"col_{c}") for c in columns}
 
 
+def flag_options(t: Translator, flags: list[str] | tuple[str, ...]) -> dict[str, str]:
+    """The "leave out" choices: each flag's name in the interface language -> the flag.
+    A flag the catalogue does not know yet shows as it is stored."""
+    return {t(f"flag_{f}") if t.has(f"flag_{f}") else f: f for f in flags}
+
+
+def ratings_table(t: Translator, data: DashboardData) -> pd.DataFrame:
+    """The ratings as the page shows them: rounded, notes and headers translated."""
+    table = data.notes(data.ratings, t)[list(TABLE_COLUMNS)].round(1)
+    return table.rename(columns=column_names(t, TABLE_COLUMNS))
+
+
+def win_table(t: Translator, data: DashboardData) -> pd.DataFrame:
+    """MultiSynt against HPLT per language and variant, as the page shows it."""
+    table = data.notes(data.win_by_language_variant, t)[list(WIN_COLUMNS)].round(3)
+    return table.rename(columns=column_names(t, WIN_COLUMNS))
+
+
+def chart_objects(t: Translator, data: DashboardData, charts: ModuleType) -> dict[str, object]:
+    """The page's six charts, titled and labelled in the interface language."""
+    return {
+        "win_rate": charts.win_rate_by_language(data.win_by_language, t),
+        "variants": charts.win_rate_by_variant(data.win_by_variant, t),
+        "ratings": charts.ratings(data.ratings, t),
+        "position": charts.position_bias(data.position, t),
+        "over_time": charts.votes_over_time(data.per_day, t),
+        "by_language": charts.votes_by_language(data.by_language, t),
+    }
+
+
 def _summary_html(t: Translator, data: DashboardData | None) -> str:
     if data is None:
         return f'<p class="leaderboard-summary" role="status">{html.escape(t("lb_loading"))}</p>'
     total, last = data.marker
     marker = "\x00"  # stands for the bold vote count while the sentence is escaped
+    n = data.matched_votes
     if last:
-        text = t("lb_summary_last", votes=marker, total=total, time=f"{last:%Y-%m-%d %H:%M}")
+        time = f"{last:%Y-%m-%d %H:%M}"
+        text = t.plural("lb_summary_last", n, votes=marker, total=total, time=time)
     else:
-        text = t("lb_summary", votes=marker, total=total)
-    votes = f"<b>{html.escape(t('lb_votes', votes=data.matched_votes))}</b>"
+        text = t.plural("lb_summary", n, votes=marker, total=total)
+    votes = f"<b>{html.escape(t.plural('lb_votes', n, votes=n))}</b>"
     return (
         f'<p class="leaderboard-summary" role="status">'
         f"{html.escape(text).replace(marker, votes)}</p>"
     )
 
 
-def _warnings_md(t: Translator, data: DashboardData) -> str:
-    lines = data.warnings()
+def warnings_md(t: Translator, data: DashboardData) -> str:
+    """The notes on numbers resting on too few votes, as a Markdown list (the model ids
+    and language names in them are escaped: they are data, not Markdown)."""
+    lines = [_escape_md(w) for w in data.warnings(t, t.language_name)]
     if not lines:
         return ""
     shown = lines[:12]
-    more = f"\n- {t('lb_more', n=len(lines) - 12)}" if len(lines) > 12 else ""
+    rest = len(lines) - 12
+    more = f"\n- {t.plural('lb_more', rest, n=rest)}" if rest > 0 else ""
     return f"**{t('lb_too_few')}**\n" + "\n".join(f"- {w}" for w in shown) + more
+
+
+def _escape_md(text: str) -> str:
+    return "".join(f"\\{c}" if c in "\\`*_[]<>#|" else c for c in text)
 
 
 def _charts() -> ModuleType:
@@ -128,7 +170,7 @@ def build_leaderboard_page(services: ArenaServices, session_id: str) -> pn.viewa
         options={t("lb_live"): "arena", t("lb_legacy"): "legacy"}, value=list(SOURCES), **style
     )
     exclude = pn.widgets.MultiChoice(
-        options=list(UNTRUSTED_FLAGS), value=list(UNTRUSTED_FLAGS), width=300, **style
+        options=flag_options(t, UNTRUSTED_FLAGS), value=list(UNTRUSTED_FLAGS), width=300, **style
     )
     summary = pn.pane.HTML(_summary_html(t, None), sizing_mode="stretch_width")
     warnings = pn.pane.Markdown("", sizing_mode="stretch_width")
@@ -145,10 +187,10 @@ def build_leaderboard_page(services: ArenaServices, session_id: str) -> pn.viewa
             "by_language",
         )
     }
-    ratings_table = pn.widgets.Tabulator(
+    ratings_grid = pn.widgets.Tabulator(
         None, disabled=True, show_index=False, sizing_mode="stretch_width", height=360
     )
-    win_table = pn.widgets.Tabulator(
+    win_grid = pn.widgets.Tabulator(
         None, disabled=True, show_index=False, sizing_mode="stretch_width", height=300
     )
 
@@ -189,7 +231,13 @@ def build_leaderboard_page(services: ArenaServices, session_id: str) -> pn.viewa
     nav = nav_pane(t, "leaderboard")
     script = PageScript(lang=t.language.html_lang)
 
-    state: dict[str, object] = {"marker": None, "running": False, "again": False, "data": None}
+    state: dict[str, object] = {
+        "marker": None,
+        "running": False,
+        "again": False,
+        "data": None,
+        "charts": None,
+    }
 
     def translate(code: str) -> None:
         """Every label in interface language `code`; the data shown stays."""
@@ -204,41 +252,36 @@ def build_leaderboard_page(services: ArenaServices, session_id: str) -> pn.viewa
             dates.name = t("lb_voted_between")
             source_label.object = f"<small>{html.escape(t('lb_source'))}</small>"
             sources.options = {t("lb_live"): "arena", t("lb_legacy"): "legacy"}
-            exclude.param.update(name=t("lb_exclude"), placeholder=t("lb_exclude_none"))
+            exclude.param.update(
+                name=t("lb_exclude"),
+                placeholder=t("lb_exclude_none"),
+                options=flag_options(t, list(exclude.options.values())),
+            )
             ratings_heading.object = f"### {t('lb_ratings')}"
             variants_heading.object = f"### {t('lb_by_variant')}"
             for fmt, button in buttons.items():
                 button.label = t("lb_download", format=fmt.upper() if fmt == "csv" else "Parquet")
             script.lang = t.language.html_lang
-            data = state["data"]
+            data, charts = state["data"], state["charts"]
             summary.object = _summary_html(t, data)  # type: ignore[arg-type]
-            if data is not None:
-                warnings.object = _warnings_md(t, data)  # type: ignore[arg-type]
-                fill_tables(data)  # type: ignore[arg-type]
+            if data is not None and charts is not None:
+                show(data, charts)  # type: ignore[arg-type]
 
-    def fill_tables(data: DashboardData) -> None:
-        ratings_table.value = (
-            data.ratings[list(TABLE_COLUMNS)]
-            .round(1)
-            .rename(columns=column_names(t, TABLE_COLUMNS))
-        )
-        win_table.value = data.win_by_language_variant.round(3).rename(
-            columns=column_names(t, WIN_COLUMNS)
-        )
+    def show(data: DashboardData, charts: ModuleType) -> None:
+        """Everything computed from `data`, in the current interface language."""
+        summary.object = _summary_html(t, data)
+        warnings.object = warnings_md(t, data)
+        for name, plot in chart_objects(t, data, charts).items():
+            plots[name].object = plot
+        ratings_grid.value = ratings_table(t, data)
+        win_grid.value = win_table(t, data)
 
     def render(data: DashboardData, charts: ModuleType) -> None:
-        state["data"] = data
-        if set(data.known_flags) - set(exclude.options):
-            exclude.options = sorted(set(exclude.options) | set(data.known_flags))
-        summary.object = _summary_html(t, data)
-        warnings.object = _warnings_md(t, data)
-        plots["win_rate"].object = charts.win_rate_by_language(data.win_by_language)
-        plots["variants"].object = charts.win_rate_by_variant(data.win_by_variant)
-        plots["ratings"].object = charts.ratings(data.ratings)
-        plots["position"].object = charts.position_bias(data.position)
-        plots["over_time"].object = charts.votes_over_time(data.per_day)
-        plots["by_language"].object = charts.votes_by_language(data.by_language)
-        fill_tables(data)
+        state["data"], state["charts"] = data, charts
+        known = list(exclude.options.values())
+        if set(data.known_flags) - set(known):
+            exclude.options = flag_options(t, sorted(set(known) | set(data.known_flags)))
+        show(data, charts)
         for fmt, button in buttons.items():
             button.filename = export_filename(data.filters, fmt)
 
@@ -304,11 +347,11 @@ def build_leaderboard_page(services: ArenaServices, session_id: str) -> pn.viewa
         pn.GridBox(plots["win_rate"], plots["variants"], ncols=2, sizing_mode="stretch_width"),
         plots["ratings"],
         ratings_heading,
-        ratings_table,
+        ratings_grid,
         pn.GridBox(plots["position"], plots["by_language"], ncols=2, sizing_mode="stretch_width"),
         plots["over_time"],
         variants_heading,
-        win_table,
+        win_grid,
         pn.Row(buttons["csv"], buttons["parquet"]),
         sizing_mode="stretch_width",
     )
