@@ -126,6 +126,11 @@ def test_the_interface_follows_a_swedish_browser(browser, server: VoterServer) -
     expect(board.get_by_text("OELLM Arena: topplista")).to_be_visible()
     expect(board.get_by_label("Språk", exact=True)).to_be_visible()
     expect(board.get_by_role("button", name="Ladda ner CSV")).to_be_visible(timeout=30_000)
+    # Flag names and the vote count come from analytics, in the interface language too.
+    chip = board.locator(".choices__item--selectable", has_text="En text nämnde en modell")
+    expect(chip).to_be_visible(timeout=30_000)
+    expect(board.get_by_text("identity_tell")).to_have_count(0)
+    expect(board.get_by_text("röster matchar filtren", exact=False)).to_be_visible(timeout=30_000)
 
 
 def test_the_interface_follows_a_basque_browser_and_the_about_page(  # type: ignore[no-untyped-def]
