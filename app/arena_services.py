@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from app.battle import ClientFactory
 from app.engine_status import StatusPoller
 from app.engines import EngineDirectory
+from app.flush_rate import FlushRate
 from app.i18n import Catalogue, load_catalogue
 from app.matchmaking import VoteCounts
 from app.rate_limit import BattleLimits, SlidingWindowLimiter
@@ -50,6 +51,7 @@ class ArenaServices:
     poller: StatusPoller | None = None
     vote_counts: VoteCounts | None = None
     catalogue: Catalogue = field(default_factory=load_catalogue)
+    flush_rate: FlushRate | None = None
 
     def __post_init__(self) -> None:
         # Frozen for sharing; these two defaults depend on other fields.
@@ -57,3 +59,9 @@ class ArenaServices:
             object.__setattr__(self, "poller", StatusPoller(self.directory))
         if self.vote_counts is None:
             object.__setattr__(self, "vote_counts", VoteCounts(self.store.votes_per_model))
+        if self.flush_rate is None:
+            s = self.settings
+            rate = FlushRate(
+                s.stream_flush_interval_s, s.stream_flush_max_interval_s, s.stream_pushes_per_s
+            )
+            object.__setattr__(self, "flush_rate", rate)

@@ -18,6 +18,7 @@ import logging
 from typing import Any, Literal
 
 import param
+from param.parameterized import batch_call_watchers
 
 from app import metrics
 from app.arena_services import ArenaServices, battle_limits, session_hash
@@ -130,9 +131,10 @@ class ArenaSession(param.Parameterized):
 
     def new_round(self) -> None:
         self._cancel_battle()
-        self._reset("idle")
-        if not self._round.running:
-            self._prepare(checking=False)
+        with batch_call_watchers(self):  # the cleared page and the next round: one update
+            self._reset("idle")
+            if not self._round.running:
+                self._prepare(checking=False)
 
     async def generate(self, prompt: str) -> BattleOutcome | None:
         """Start a battle on `prompt`; returns when it is votable, failed or cancelled."""
@@ -158,9 +160,9 @@ class ArenaSession(param.Parameterized):
             params=self._services.settings.generation.with_seed(new_seed()),
             session_hash=self._session_hash,
         )
-        self._reset("loading")
-        self.prompt_shown = prompt
-        self._say("msg_preparing", "info", language_code=lang.code)
+        self._forget()
+        blank = {**self._blank("loading"), "prompt_shown": prompt}
+        self._say("msg_preparing", "info", language_code=lang.code, **blank)
         if self._services.settings.equal_pace:
             self._pace = EqualPace(battle.params.max_new_tokens)
         svc = self._services
@@ -181,14 +183,16 @@ class ArenaSession(param.Parameterized):
         if self._task is not task:
             return None
         self._outcome = outcome
-        # One batch: the last text, the phase and the message reach the page together.
+        # One batch: the last text, the phase, the message and the next round's state
+        # reach the page together.
         final = {"text_a": self._buffers["a"], "text_b": self._buffers["b"]}
-        if outcome.votable:
-            self._say("msg_votable", "info", phase="votable", **final)
-        else:
-            key = outcome.voter_key or "msg_failed"
-            self._say(key, "error", raw=outcome.voter_message, phase="failed", **final)
-        self._prepare(checking=False)  # the next round's models load while this one is read
+        with batch_call_watchers(self):
+            if outcome.votable:
+                self._say("msg_votable", "info", phase="votable", **final)
+            else:
+                key = outcome.voter_key or "msg_failed"
+                self._say(key, "error", raw=outcome.voter_message, phase="failed", **final)
+            self._prepare(checking=False)  # the next round's models load while this is read
         return outcome
 
     async def vote(self, winner: Winner) -> bool:
@@ -280,22 +284,25 @@ class ArenaSession(param.Parameterized):
     # ---- internals -----------------------------------------------------------------------
 
     async def _flush_loop(self, pace: EqualPace | None) -> None:
-        """Push buffered text at most once per interval. Unpaced, the first text goes out at
-        once; paced, every tick shows both sides at one pace, until both are complete (the
-        final texts then go out with the phase change, in `generate`)."""
-        interval = self._services.settings.stream_flush_interval_s
+        """Push buffered text at most once per interval (shorter when few pages stream,
+        `app.flush_rate`). Unpaced, the first text goes out at once; paced, every tick
+        shows both sides at one pace, until both are complete (the final texts then go out
+        with the phase change, in `generate`)."""
+        rate = self._services.flush_rate
+        assert rate is not None
         loop = asyncio.get_running_loop()
-        while pace is None:
-            await self._dirty.wait()
-            self._dirty.clear()
-            self._push(self._buffers["a"], self._buffers["b"])
-            await asyncio.sleep(interval)
-        while True:
-            shown = pace.step(loop.time())
-            if pace.finished:
-                return
-            self._push(shown["a"], shown["b"])
-            await asyncio.sleep(interval)
+        with rate.stream():  # the interval grows with the pages streaming (app/flush_rate)
+            while pace is None:
+                await self._dirty.wait()
+                self._dirty.clear()
+                self._push(self._buffers["a"], self._buffers["b"])
+                await asyncio.sleep(rate.interval())
+            while True:
+                shown = pace.step(loop.time())
+                if pace.finished:
+                    return
+                self._push(shown["a"], shown["b"])
+                await asyncio.sleep(rate.interval())
 
     def _push(self, a: str, b: str) -> None:
         changed = {
@@ -355,23 +362,31 @@ class ArenaSession(param.Parameterized):
             self._flusher.cancel()
 
     def _reset(self, phase: str) -> None:
+        self._forget()
+        self.param.update(**self._blank(phase), message="")
+
+    def _forget(self) -> None:
+        """Drop the last battle's state (not what the page shows: see `_blank`)."""
         self._outcome = None
         self._voted = None
         self._pace = None
         self._buffers = {"a": "", "b": ""}
         self._dirty.clear()
         self._said = ("", {}, None)
-        self.param.update(
-            phase=phase,
-            prompt_shown="",
-            text_a="",
-            text_b="",
-            reveal_a="",
-            reveal_b="",
-            message="",
-            reasons_open=False,
-            summary=None,
-        )
+
+    @staticmethod
+    def _blank(phase: str) -> dict[str, Any]:
+        """The shown parameters of a page without a battle, in `phase` (message aside)."""
+        return {
+            "phase": phase,
+            "prompt_shown": "",
+            "text_a": "",
+            "text_b": "",
+            "reveal_a": "",
+            "reveal_b": "",
+            "reasons_open": False,
+            "summary": None,
+        }
 
 
 def _cancelling() -> bool:

@@ -201,7 +201,16 @@ class Settings(BaseSettings):
     )
     demo: bool = Field(False, description="stand-in engines: the page says so")
     stream_flush_interval_s: float = Field(
-        0.08, gt=0, description="how often streamed text is pushed to the browser"
+        0.08, gt=0, description="how often streamed text is pushed to the browser (at most)"
+    )
+    stream_flush_max_interval_s: float = Field(
+        0.4, gt=0, description="the longest interval between pushes on a busy server"
+    )
+    stream_pushes_per_s: float = Field(
+        150.0,
+        gt=0,
+        description="pushes per second the whole server aims at: with many pages streaming, "
+        "each is pushed less often (app/flush_rate.py)",
     )
     equal_pace: bool = Field(
         True,

@@ -1,9 +1,10 @@
 """The generation routes of the stand-in engine, speaking TGI's HTTP protocol.
 
 `POST /generate`, `POST /generate_stream`, `POST /` (TGI's compat route) and
-`POST /v1/completions`. Streams are paced with asyncio sleeps (never blocking the loop), so
-any number of concurrent streams run side by side; a stream stops as soon as its client
-goes away. Error behaviour follows TGI's router: before a stream starts, errors are HTTP
+`POST /v1/completions`. Streams are paced by the clock with asyncio sleeps (token i is
+due i+1 token intervals after the first: a late token does not delay the rest, and the
+loop is never blocked), so any number of concurrent streams run side by side; a stream
+stops within a token interval of its client going away. Error behaviour follows TGI's router: before a stream starts, errors are HTTP
 statuses with an ErrorResponse body only on non-stream routes; on stream routes TGI has
 already answered 200, so overload and validation errors arrive as one SSE event whose
 data is the ErrorResponse JSON.
@@ -94,6 +95,7 @@ class GenerationHandler(BaseHandler):
         super().initialize(state)
         self.gone = asyncio.Event()
         self.started = time.monotonic()
+        self._stream_zero: float | None = None  # when the first token's interval began
 
     def on_connection_close(self) -> None:
         self.gone.set()
@@ -152,6 +154,21 @@ class GenerationHandler(BaseHandler):
         else:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.gone.wait(), seconds)
+        return not self.gone.is_set()
+
+    async def tick(self, index: int) -> bool:
+        """Wait until token `index` (0-based) is due: `index + 1` token intervals after the
+        first call for this response. Paced by the clock, not by sleeps in a row, so a busy
+        machine delays a token without delaying every later one (a real engine's pace does
+        not drift either). False when the client went away."""
+        loop = asyncio.get_running_loop()
+        if self._stream_zero is None:
+            self._stream_zero = loop.time()
+        due = self._stream_zero + (index + 1) * self.state.token_interval
+        wait = due - loop.time()
+        if wait > 0.25:  # long waits notice a departed client at once
+            return await self.pause(wait)
+        await asyncio.sleep(max(wait, 0.0))  # short ones: cheaper, at most this late
         return not self.gone.is_set()
 
     def begin_sse(self, inputs: str) -> None:
@@ -238,7 +255,7 @@ class TgiRoutes(GenerationHandler):
             if i == cut and fault is not None:
                 await self.strike(fault, streaming=True)
                 return i
-            if not await self.pause(self.state.token_interval):
+            if not await self.tick(i):
                 return i
             final = None
             if i == len(gen.tokens) - 1:

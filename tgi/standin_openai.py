@@ -214,7 +214,7 @@ class CompletionsHandler(GenerationHandler):
         for n, (job, i) in enumerate(schedule):
             if n == cut and fault is not None:
                 return n, await self.strike(fault, streaming=True)
-            if not await self.pause(self.state.token_interval):
+            if not await self.tick(n):
                 return n, False
             if not await self.send_event(self.chunk(job, i)):
                 return n, False

@@ -23,6 +23,7 @@ from app.client_address import session_client_address
 from app.i18n import Catalogue, Translator
 from app.pages import arena_view as view
 from app.pages.arena_reasons import ReasonsForm
+from app.pages.lean_html import LeanHTML
 from app.pages.page_kit import (
     FOCUS_CSS,
     PageScript,
@@ -33,9 +34,10 @@ from app.pages.page_kit import (
 )
 
 
-def _html(obj: str = "", **params: object) -> pn.pane.HTML:
-    """An HTML pane styled by the arena CSS (each pane has its own shadow root)."""
-    return pn.pane.HTML(obj, stylesheets=[view.CSS], **params)
+def _html(obj: str = "", **params: object) -> LeanHTML:
+    """An HTML pane styled by the arena CSS (each pane has its own shadow root); its text
+    changes (a dozen a second while streaming) send the text alone (`lean_html`)."""
+    return LeanHTML(obj, stylesheets=[view.CSS], **params)
 
 
 def build_arena_page(services: ArenaServices, session_id: str) -> pn.viewable.Viewable:
@@ -89,7 +91,9 @@ def build_arena_page(services: ArenaServices, session_id: str) -> pn.viewable.Vi
     readiness = _html(sizing_mode="stretch_width")
     summary = _html(sizing_mode="stretch_width")
     reasons = ReasonsForm(t0, session.save_reasons)
-    reasons_slot = pn.Column(sizing_mode="stretch_width")  # the form, only after a vote
+    # The form is shown only after a vote (hidden, it is out of the accessibility tree).
+    # Toggling `visible` is one property; swapping it in and out rebuilt its models.
+    reasons_slot = pn.Column(reasons.panel, visible=False, sizing_mode="stretch_width")
     nav = nav_pane(t0, "arena")
     guidance = pn.pane.Markdown("", sizing_mode="stretch_width")
     keys = _html(sizing_mode="stretch_width")
@@ -190,7 +194,7 @@ def build_arena_page(services: ArenaServices, session_id: str) -> pn.viewable.Vi
             if "reasons_open" in changed:
                 if session.reasons_open:
                     reasons.clear()
-                reasons_slot.objects = [reasons.panel] if session.reasons_open else []
+                reasons_slot.visible = session.reasons_open
             if "summary" in changed:
                 summary.object = view.summary_html(t, session.summary)
 

@@ -1,8 +1,9 @@
 """The optional reasons form shown after a vote: tags for each text and a comment.
 
-A separate small widget group so the arena page stays readable. It is put into the page
-only once a vote is stored and taken out at the next round, so the tag "Wrong language"
-never sits beside the `Language` selector while a voter (or a test) looks for that.
+A separate small widget group so the arena page stays readable. The page shows it only
+once a vote is stored and hides it at the next round (hidden, it is `display: none` and
+out of the accessibility tree), so the tag "Wrong language" never sits beside the
+`Language` selector while a voter (or a test) looks for that.
 """
 
 from __future__ import annotations
