@@ -207,7 +207,7 @@ class Settings(BaseSettings):
         0.4, gt=0, description="the longest interval between pushes on a busy server"
     )
     stream_pushes_per_s: float = Field(
-        150.0,
+        100.0,
         gt=0,
         description="pushes per second the whole server aims at: with many pages streaming, "
         "each is pushed less often (app/flush_rate.py)",

@@ -4,10 +4,10 @@
 `POST /v1/completions`. Streams are paced by the clock with asyncio sleeps (token i is
 due i+1 token intervals after the first: a late token does not delay the rest, and the
 loop is never blocked), so any number of concurrent streams run side by side; a stream
-stops within a token interval of its client going away. Error behaviour follows TGI's router: before a stream starts, errors are HTTP
-statuses with an ErrorResponse body only on non-stream routes; on stream routes TGI has
-already answered 200, so overload and validation errors arrive as one SSE event whose
-data is the ErrorResponse JSON.
+stops within a token interval of its client going away. Error behaviour follows TGI's
+router: before a stream starts, errors are HTTP statuses with an ErrorResponse body only
+on non-stream routes; on stream routes TGI has already answered 200, so overload and
+validation errors arrive as one SSE event whose data is the ErrorResponse JSON.
 """
 
 from __future__ import annotations
