@@ -125,9 +125,10 @@ class ArenaSession(param.Parameterized):
         self._services.registry.language(code)  # KeyError for an unknown code
         if code != self.language:
             self._cancel_battle()
-            self.language = code
-            self._reset("idle")
-            self._prepare(checking=True)
+            with batch_call_watchers(self):  # the new language's page: one update
+                self.language = code
+                self._reset("idle")
+                self._prepare(checking=True)
 
     def new_round(self) -> None:
         self._cancel_battle()
