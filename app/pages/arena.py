@@ -169,10 +169,11 @@ def build_arena_page(services: ArenaServices, session_id: str) -> pn.viewable.Vi
                 translate(t)
                 summary.object = view.summary_html(t, session.summary)
             if "language" in changed:
+                # The example buttons carry no preview tooltip: a Bokeh Tooltip is a new
+                # model per language change, and adding models makes Bokeh walk the whole
+                # document (8 % of the server's CPU in the load test). A click fills the
+                # prompt, where the example can be read and edited.
                 language.value = session.language
-                prompts = registry.language(session.language).prompts
-                for button, example in zip(example_buttons, prompts, strict=True):
-                    button.description = example.text
             if changed & {"prompt_shown", "text_a", "language"}:
                 pane_a.object = view.text_html(session.prompt_shown, session.text_a, lang_tag)
             if changed & {"prompt_shown", "text_b", "language"}:
