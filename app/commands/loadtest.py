@@ -55,7 +55,7 @@ import click
     "settings",
     multiple=True,
     metavar="NAME=VALUE",
-    help="With --standin: a server setting, e.g. --set ARENA_STREAM_FLUSH_INTERVAL_S=0.25 "
+    help="With --standin: a server setting, e.g. --set ARENA_STREAM_PUSHES_PER_S=50 "
     "(repeatable; for A/B runs).",
 )
 @click.option("--seed", type=int, default=1, show_default=True)
