@@ -302,6 +302,10 @@ class ArenaSession(param.Parameterized):
                 shown = pace.step(loop.time())
                 if pace.finished:
                     return
+                if not (shown["a"] or shown["b"]):  # no text yet: show it as soon as there is
+                    self._dirty.clear()
+                    await self._dirty.wait()
+                    continue
                 self._push(shown["a"], shown["b"])
                 await asyncio.sleep(rate.interval())
 

@@ -77,7 +77,10 @@ def _cpu_seconds(pid: int) -> float:
 
 def run(battles: int, token_interval: float) -> dict[str, object]:
     with tempfile.TemporaryDirectory() as tmp:
-        with run_demo(Path(tmp), token_interval_s=token_interval) as demo, chromium() as browser:
+        # One voter plays battles back to back: more than the per-session limit allows.
+        limits = {"ARENA_TRUST__BATTLES_PER_MINUTE_PER_SESSION": "1000"}
+        demo_cm = run_demo(Path(tmp), token_interval_s=token_interval, extra_env=limits)
+        with demo_cm as demo, chromium() as browser:
             swedish = load_registry().language("swe")
             warm_up(demo.supervisor_url, [c.model_id for c in swedish.contenders])
             page = browser.new_page()
