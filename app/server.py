@@ -21,7 +21,7 @@ from app.pages.arena import build_arena_page
 from app.pages.leaderboard import build_leaderboard_page
 from app.registry import load_registry
 from app.settings import Settings
-from app.store.battle_store import BattleStore
+from app.store.battle_store import BattleStore, share_gil_with_writer
 
 log = logging.getLogger(__name__)
 
@@ -110,6 +110,7 @@ def serve_app(
     # Two Panel/Bokeh websocket fixes found by the load test (see app/panel_patches.py).
     for fix in panel_patches.apply():
         log.info("panel patch applied: %s", fix)
+    share_gil_with_writer()  # the battle log's writer thread must not wait on a busy loop
     server = pn.io.server.get_server(
         {route: page(builder) for route, builder in PAGES.items()},
         port=options.port,

@@ -26,9 +26,11 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import httpx
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 from playwright.sync_api import expect
 
 from app.registry import load_registry
@@ -70,6 +72,34 @@ CLICK_JS = (
 )
 
 
+PAGE_STATE_JS = """
+() => {
+  const out = [];
+  const walk = (root) => {
+    for (const el of root.querySelectorAll('.arena-message, .arena-text, button')) {
+      out.push((el.disabled ? '[disabled] ' : '') + el.textContent.trim().slice(0, 120));
+    }
+    for (const el of root.querySelectorAll('*')) if (el.shadowRoot) walk(el.shadowRoot);
+  };
+  walk(document);
+  return out.join(' | ');
+}
+"""
+
+
+def _wait(page: Any, js: str, timeout_s: float, what: str, demo: Any) -> None:
+    """Wait for `js` to hold; on timeout say what the page showed and the server logged."""
+    try:
+        page.wait_for_function(js, polling=5, timeout=timeout_s * 1000)
+    except PlaywrightTimeout:
+        shown = page.evaluate(PAGE_STATE_JS)
+        log = "\n".join(demo.log_text().splitlines()[-15:])
+        raise RuntimeError(
+            f"{what}: nothing after {timeout_s:g} s. The page shows: {shown}\n"
+            f"Last lines of the demo's log:\n{log}"
+        ) from None
+
+
 def _cpu_seconds(pid: int) -> float:
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
@@ -96,8 +126,8 @@ def run(battles: int, token_interval: float) -> dict[str, object]:
                 if i == 1:
                     cpu_start = _cpu_seconds(demo.proc.pid)
                 generate.evaluate(CLICK_JS)
-                page.wait_for_function(CONTINUATION_SHOWN_JS, polling=5, timeout=60_000)
-                page.wait_for_function(VOTABLE_JS, polling=5, timeout=120_000)
+                _wait(page, CONTINUATION_SHOWN_JS, 60, f"battle {i}: first text", demo)
+                _wait(page, VOTABLE_JS, 120, f"battle {i}: vote buttons enabled", demo)
                 t0, t1, t2 = page.evaluate("[window.__t0, window.__t_first, window.__t_votable]")
                 if i > 0:
                     timings.append((t1 - t0, t2 - t0))

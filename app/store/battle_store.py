@@ -7,6 +7,15 @@ dedicated thread owns the connection and takes write jobs from a queue; callers 
 so a voter who sees "vote recorded" has a vote that survives the process being killed.
 Serialising writes also makes "first vote wins" trivially exact. Reads open short-lived
 cursors (separate DuckDB connections on the same database) so they never wait on the queue.
+
+The writer thread shares the GIL with the server's event loop. DuckDB releases the GIL
+while it works, so every call takes it back, and a thread waiting for the GIL gets it only
+when the holder lets go or after `sys.getswitchinterval()` (5 ms by default). With a busy
+event loop, a battle's insert and vote (a few dozen such hand-overs) took 105-125 ms
+instead of 7 ms, and the writer carried only ~8 battles a second: the battle log sat on
+the voters' critical path (the vote buttons wait for the battle's row). The server
+therefore shortens the interval (`share_gil_with_writer`): 24-33 ms per battle under the
+same contention (`benchmark`-style measurement described in docs/benchmarks.md).
 """
 
 from __future__ import annotations
@@ -17,6 +26,7 @@ import contextlib
 import os
 import queue
 import secrets
+import sys
 import threading
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future
@@ -292,6 +302,17 @@ def write_snapshot(con: duckdb.DuckDBPyConnection, path: Path) -> int:
                 os.unlink(leftover)
         raise
     return int(row[0]) if row else 0
+
+
+WRITER_SWITCH_INTERVAL_S = 0.001
+
+
+def share_gil_with_writer(interval_s: float = WRITER_SWITCH_INTERVAL_S) -> float:
+    """Let the writer thread take the GIL back within `interval_s` of asking (the server
+    calls this once at start; see the module docstring). Returns the previous interval."""
+    previous = sys.getswitchinterval()
+    sys.setswitchinterval(interval_s)
+    return previous
 
 
 def _check_winner(winner: str) -> None:
