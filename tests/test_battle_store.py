@@ -374,3 +374,34 @@ def test_file_held_by_another_process_raises_store_locked_error(db_path: Path) -
     with BattleStore(db_path) as s:
         assert s.count() == 0
     assert os.path.exists(db_path)
+
+
+@pytest.mark.filterwarnings("error::pytest.PytestUnhandledThreadExceptionWarning")
+def test_closing_interrupts_a_running_read_and_closes_the_file(tmp_path: Path) -> None:
+    """A shutdown during a long read (a leaderboard refresh, a snapshot) stops the read and
+    still closes the log cleanly; what was committed is there when it is opened again."""
+    path = tmp_path / "arena.duckdb"
+    store = BattleStore(path)
+    store.record_battle_sync(battle("kept"))
+    started = threading.Event()
+    outcome: dict[str, object] = {}
+
+    def endless(cur: duckdb.DuckDBPyConnection) -> object:
+        started.set()
+        return cur.execute("SELECT count(*) FROM range(1000000000000000)").fetchall()
+
+    def reader() -> None:
+        try:
+            outcome["result"] = store.read(endless)
+        except duckdb.Error as exc:
+            outcome["error"] = exc
+
+    thread = threading.Thread(target=reader)
+    thread.start()
+    assert started.wait(30)
+    store.close()
+    thread.join(30)
+    assert not thread.is_alive()
+    assert isinstance(outcome.get("error"), duckdb.InterruptException)
+    with BattleStore(path) as again:
+        assert again.get_battle("kept") is not None

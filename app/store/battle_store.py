@@ -23,11 +23,13 @@ from __future__ import annotations
 import asyncio
 import atexit
 import contextlib
+import logging
 import os
 import queue
 import secrets
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future
 from dataclasses import astuple, fields
@@ -53,6 +55,7 @@ _INSERT_SQL = (
 # (one shared instance) but the single-writer guarantee would be gone.
 _open_paths: set[str] = set()
 _open_paths_lock = threading.Lock()
+log = logging.getLogger(__name__)
 
 
 class BattleStore:
@@ -78,6 +81,8 @@ class BattleStore:
         self._lock = threading.Lock()
         self._closed = False
         self._reader_root: duckdb.DuckDBPyConnection | None = None
+        self._reading: set[duckdb.DuckDBPyConnection] = set()  # cursors of running reads
+        self._reads_done = threading.Condition(self._lock)
         self._snapshot_lock = threading.Lock()
         started: Future[None] = Future()
         self._thread = threading.Thread(
@@ -113,8 +118,25 @@ class BattleStore:
                 except Exception as exc:
                     future.set_exception(exc)
         finally:
-            reader_root.close()
-            con.close()
+            try:
+                self._stop_reads()
+                reader_root.close()
+            except duckdb.Error as exc:  # a read that would not stop: the file still closes
+                log.warning("closing %s with a read still running: %s", self.path, exc)
+            finally:
+                con.close()
+
+    def _stop_reads(self, timeout_s: float = 10.0) -> None:
+        """Interrupt the reads still running (a leaderboard refresh, a snapshot) and wait
+        for them to let go, so that the file is closed cleanly at shutdown."""
+        deadline = time.monotonic() + timeout_s
+        with self._lock:
+            # Again and again: a query that began just after an interrupt would run on.
+            while self._reading and (left := deadline - time.monotonic()) > 0:
+                for cursor in self._reading:
+                    with contextlib.suppress(duckdb.Error):
+                        cursor.interrupt()
+                self._reads_done.wait(min(left, 0.05))
 
     def _open(self) -> tuple[duckdb.DuckDBPyConnection, duckdb.DuckDBPyConnection]:
         con = open_database(self.path)
@@ -195,10 +217,14 @@ class BattleStore:
             if self._closed or self._reader_root is None:
                 raise StoreClosedError(f"the battle store for {self.path} is closed")
             cursor = self._reader_root.cursor()
+            self._reading.add(cursor)
         try:
             return fn(cursor)
         finally:
             cursor.close()
+            with self._lock:
+                self._reading.discard(cursor)
+                self._reads_done.notify_all()
 
     def get_battle(self, battle_id: str) -> dict[str, Any] | None:
         def fetch(cur: duckdb.DuckDBPyConnection) -> dict[str, Any] | None:
