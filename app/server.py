@@ -15,6 +15,7 @@ from analytics.snapshot import start_snapshot_scheduler
 from app import health, panel_patches
 from app.arena_session import ArenaServices, battle_limits
 from app.engines import EngineDirectory, directory_from_settings
+from app.gc_policy import THRESHOLDS, tune_gc
 from app.inference.factory import make_client
 from app.pages.about import build_about_page
 from app.pages.arena import build_arena_page
@@ -111,6 +112,8 @@ def serve_app(
     for fix in panel_patches.apply():
         log.info("panel patch applied: %s", fix)
     share_gil_with_writer()  # the battle log's writer thread must not wait on a busy loop
+    frozen = tune_gc()  # fewer, shorter collector pauses (app/gc_policy.py)
+    log.info("garbage collector: %d start-up objects frozen, thresholds %s", frozen, THRESHOLDS)
     server = pn.io.server.get_server(
         {route: page(builder) for route, builder in PAGES.items()},
         port=options.port,
