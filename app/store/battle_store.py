@@ -11,11 +11,11 @@ cursors (separate DuckDB connections on the same database) so they never wait on
 The writer thread shares the GIL with the server's event loop. DuckDB releases the GIL
 while it works, so every call takes it back, and a thread waiting for the GIL gets it only
 when the holder lets go or after `sys.getswitchinterval()` (5 ms by default). With a busy
-event loop, a battle's insert and vote (a few dozen such hand-overs) took 105-125 ms
-instead of 7 ms, and the writer carried only ~8 battles a second: the battle log sat on
+event loop, a battle's insert and vote (a few dozen such hand-overs) took ~118 ms
+instead of 7 ms, and the writer carried only ~8.5 battles a second: the battle log sat on
 the voters' critical path (the vote buttons wait for the battle's row). The server
-therefore shortens the interval (`share_gil_with_writer`): 24-33 ms per battle under the
-same contention (`benchmark`-style measurement described in docs/benchmarks.md).
+therefore shortens the interval (`share_gil_with_writer`): ~33 ms per battle under the
+same contention (`uv run python -m benchmark.store_contention`).
 """
 
 from __future__ import annotations
