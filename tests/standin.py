@@ -17,13 +17,19 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 import httpx
 
+from app.arena_services import ArenaServices
+from app.engines import StaticDirectory
+from app.inference.factory import make_client
+from app.registry import load_registry
+from app.settings import Settings
+from app.store.battle_store import BattleStore
 from tests.conftest import free_port
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -156,3 +162,28 @@ def start_standin(
             status = engine.stop()
         if expect_clean_exit and not exited_on_its_own and status != 0:
             raise StandinError(f"stand-in exited with {status} on SIGTERM:\n{engine.log()}")
+
+
+def standin_services(
+    settings: Settings, store: BattleStore, endpoints: Mapping[str, str], **extra: Any
+) -> ArenaServices:
+    """The arena's shared services over engines at fixed URLs (`{model id: url}`), as the
+    session tests use them: the built-in registry, the real clients over real HTTP."""
+    return ArenaServices(
+        settings=settings,
+        registry=load_registry(),
+        store=store,
+        directory=StaticDirectory(dict(endpoints)),
+        make_client=lambda url, model: make_client(url, model, settings.engine),
+        **extra,
+    )
+
+
+@contextlib.contextmanager
+def start_standins(paces: Mapping[str, float]) -> Iterator[dict[str, Standin]]:
+    """One stand-in per model, `{model id: seconds per token}`; all stopped on exit."""
+    with contextlib.ExitStack() as stack:
+        yield {
+            model: stack.enter_context(start_standin(model, token_interval=pace))
+            for model, pace in paces.items()
+        }

@@ -13,15 +13,13 @@ from pathlib import Path
 import pytest
 
 from app import metrics
-from app.arena_session import ArenaServices, ArenaSession, battle_limits
+from app.arena_session import ArenaSession, battle_limits
 from app.battle import Battle
-from app.engines import StaticDirectory
 from app.inference.base import GenerationParams
-from app.inference.factory import make_client
 from app.registry import load_registry
 from app.settings import Settings
 from app.store.battle_store import BattleStore
-from tests.standin import Standin, start_standin
+from tests.standin import Standin, standin_services, start_standin, start_standins
 
 pytestmark = pytest.mark.slow
 
@@ -32,11 +30,8 @@ TOKENS = 40
 
 @pytest.fixture(scope="module")
 def engines() -> Iterator[dict[str, Standin]]:
-    with (
-        start_standin(MULTISYNT, token_interval=0.01) as ms,
-        start_standin(HPLT, token_interval=0.01) as hp,
-    ):
-        yield {MULTISYNT: ms, HPLT: hp}
+    with start_standins({MULTISYNT: 0.01, HPLT: 0.01}) as engines:
+        yield engines
 
 
 @pytest.fixture
@@ -55,13 +50,7 @@ def session(engines: dict[str, Standin], store: BattleStore) -> Iterator[ArenaSe
         engine={"overload_retries": 2, "overload_backoff_s": 0.01},
         stream_flush_interval_s=0.1,
     )
-    services = ArenaServices(
-        settings=settings,
-        registry=load_registry(),
-        store=store,
-        directory=StaticDirectory({m: e.url for m, e in engines.items()}),
-        make_client=lambda url, model: make_client(url, model, settings.engine),
-    )
+    services = standin_services(settings, store, {m: e.url for m, e in engines.items()})
     s = ArenaSession(services, session_id="session-1")
     s.select_language("nob")
     yield s
@@ -194,14 +183,8 @@ def strict_session(engines: dict[str, Standin], store: BattleStore) -> ArenaSess
         generation={"max_new_tokens": 8},
         trust={"battles_per_minute_per_session": 2, "anomaly_votes": 2},
     )
-    services = ArenaServices(
-        settings=settings,
-        registry=load_registry(),
-        store=store,
-        directory=StaticDirectory({m: e.url for m, e in engines.items()}),
-        make_client=lambda url, model: make_client(url, model, settings.engine),
-        limits=battle_limits(settings.trust),
-    )
+    endpoints = {m: e.url for m, e in engines.items()}
+    services = standin_services(settings, store, endpoints, limits=battle_limits(settings.trust))
     s = ArenaSession(services, session_id="fast-voter", client_address="203.0.113.9")
     s.select_language("nob")
     return s
@@ -259,13 +242,7 @@ async def test_a_prompt_longer_than_the_engines_accept_is_refused_and_the_arena_
         start_standin(HPLT, extra_args=limits) as hp,
     ):
         settings = Settings(session_salt="s", generation={"max_new_tokens": 8})
-        services = ArenaServices(
-            settings=settings,
-            registry=load_registry(),
-            store=store,
-            directory=StaticDirectory({MULTISYNT: ms.url, HPLT: hp.url}),
-            make_client=lambda url, model: make_client(url, model, settings.engine),
-        )
+        services = standin_services(settings, store, {MULTISYNT: ms.url, HPLT: hp.url})
         session = ArenaSession(services, session_id="long-prompts")
         session.select_language("nob")
         outcome = await session.generate("ord " * 60)

@@ -13,13 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from app.arena_session import ArenaServices, ArenaSession
-from app.engines import StaticDirectory
-from app.inference.factory import make_client
-from app.registry import load_registry
+from app.arena_session import ArenaSession
 from app.settings import Settings
 from app.store.battle_store import BattleStore
-from tests.standin import Standin, start_standin
+from tests.standin import Standin, standin_services, start_standins
 from tests.voter_server import HPLT, MULTISYNT
 
 pytestmark = pytest.mark.slow
@@ -30,11 +27,8 @@ FAST, SLOW = 0.002, 0.03  # seconds per token: the slow side takes ~0.9 s, the f
 
 @pytest.fixture(scope="module")
 def engines() -> Iterator[dict[str, Standin]]:
-    with (
-        start_standin(MULTISYNT, token_interval=FAST) as fast,
-        start_standin(HPLT, token_interval=SLOW) as slow,
-    ):
-        yield {MULTISYNT: fast, HPLT: slow}
+    with start_standins({MULTISYNT: FAST, HPLT: SLOW}) as engines:
+        yield engines
 
 
 @pytest.fixture
@@ -51,13 +45,7 @@ def make_session(
         generation={"max_new_tokens": TOKENS},
         **settings,  # type: ignore[arg-type]
     )
-    services = ArenaServices(
-        settings=config,
-        registry=load_registry(),
-        store=store,
-        directory=StaticDirectory({m: e.url for m, e in engines.items()}),
-        make_client=lambda url, model: make_client(url, model, config.engine),
-    )
+    services = standin_services(config, store, {m: e.url for m, e in engines.items()})
     session = ArenaSession(services, session_id="voter")
     session.select_language("nob")
     return session

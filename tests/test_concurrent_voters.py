@@ -13,13 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from app.arena_session import ArenaServices, ArenaSession
-from app.engines import StaticDirectory
-from app.inference.factory import make_client
-from app.registry import load_registry
+from app.arena_session import ArenaSession
 from app.settings import Settings
 from app.store.battle_store import BattleStore
-from tests.standin import Standin, start_standin
+from tests.standin import Standin, standin_services, start_standin
 
 pytestmark = pytest.mark.slow
 
@@ -42,13 +39,7 @@ async def test_fifty_concurrent_voters_lose_and_double_nothing(
 ) -> None:
     settings = Settings(session_salt="s", generation={"max_new_tokens": 24})
     with BattleStore(db_path) as store:
-        services = ArenaServices(
-            settings=settings,
-            registry=load_registry(),
-            store=store,
-            directory=StaticDirectory({e.model_id: e.url for e in engines}),
-            make_client=lambda url, model: make_client(url, model, settings.engine),
-        )
+        services = standin_services(settings, store, {e.model_id: e.url for e in engines})
         rng = random.Random(7)
 
         async def voter(i: int) -> list[tuple[str, str, bool]]:

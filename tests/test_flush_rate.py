@@ -8,14 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from app.arena_session import ArenaServices, ArenaSession
-from app.engines import StaticDirectory
+from app.arena_session import ArenaSession
 from app.flush_rate import FlushRate
-from app.inference.factory import make_client
-from app.registry import load_registry
 from app.settings import Settings
 from app.store.battle_store import BattleStore
-from tests.standin import Standin, start_standin
+from tests.standin import Standin, standin_services, start_standins
 
 MULTISYNT = "MultiSynt/nemotron-cc-norwegian-tower9b"
 HPLT = "HPLT/hplt2c_nob_checkpoints"
@@ -58,23 +55,14 @@ def test_bad_settings_are_refused_and_a_longer_minimum_wins() -> None:
 @pytest.fixture(scope="module")
 def engines() -> Iterator[dict[str, Standin]]:
     # 60 tokens at 10 ms: 0.6 s of streaming on each side.
-    with (
-        start_standin(MULTISYNT, token_interval=0.01) as ms,
-        start_standin(HPLT, token_interval=0.01) as hp,
-    ):
-        yield {MULTISYNT: ms, HPLT: hp}
+    with start_standins({MULTISYNT: 0.01, HPLT: 0.01}) as engines:
+        yield engines
 
 
 def session_with(engines: dict[str, Standin], db: Path, rate: FlushRate) -> ArenaSession:
     settings = Settings(session_salt="test-salt", generation={"max_new_tokens": 60})
-    services = ArenaServices(
-        settings=settings,
-        registry=load_registry(),
-        store=BattleStore(db),
-        directory=StaticDirectory({m: e.url for m, e in engines.items()}),
-        make_client=lambda url, model: make_client(url, model, settings.engine),
-        flush_rate=rate,
-    )
+    endpoints = {m: e.url for m, e in engines.items()}
+    services = standin_services(settings, BattleStore(db), endpoints, flush_rate=rate)
     session = ArenaSession(services, session_id="session-1")
     session.select_language("nob")
     return session
