@@ -29,7 +29,8 @@ from app.inference.base import (
 from app.inference.factory import make_client
 from app.inference.openai_client import OpenAIClient
 from app.inference.sse import sse_data
-from app.inference.tgi_client import TGIClient
+from app.inference.tgi_client import TGIClient, _async_client_factory
+from app.inference.tls import shared_ssl_context
 from app.settings import EngineSettings
 from tests.fake_engines import OPENAI_TOO_LONG, TOO_LONG, WORDS, FakeEngine, fake_engine, free_port
 from tests.standin import start_standin
@@ -258,3 +259,19 @@ async def test_full_continuation_from_the_standin_engine(protocol: str) -> None:
     if final.finish_reason == "length":
         assert final.generated_tokens == 24
     assert "".join(e.text for e in deltas).strip()
+
+
+def test_every_engine_connection_shares_one_tls_context() -> None:
+    """A client per stream must not build its own TLS context: loading the CA bundle costs
+    tens of milliseconds of the event loop's time, twice per battle (benchmark.stream_floor)."""
+    settings = EngineSettings()
+    contexts = {
+        id(
+            OpenAIClient("http://127.0.0.1:1", settings, "m")
+            ._http_client()
+            ._transport._pool._ssl_context
+        )  # type: ignore[attr-defined]
+        for _ in range(3)
+    }
+    contexts.add(id(_async_client_factory()._transport._pool._ssl_context))  # type: ignore[attr-defined]
+    assert contexts == {id(shared_ssl_context())}

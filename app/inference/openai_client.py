@@ -27,6 +27,7 @@ from app.inference.base import (
 from app.inference.errors import error_from_payload, error_from_status, is_error_payload
 from app.inference.guard import StreamGuard
 from app.inference.sse import DONE, sse_data
+from app.inference.tls import shared_ssl_context
 from app.settings import EngineSettings
 
 
@@ -98,7 +99,7 @@ class OpenAIClient:
         # Our guard enforces first-token/between-token/total deadlines; httpx gets the connect
         # timeout and a read/write backstop just beyond the total one.
         timeout = httpx.Timeout(s.total_timeout_s + 5.0, connect=s.connect_timeout_s)
-        return httpx.AsyncClient(timeout=timeout, headers=headers)
+        return httpx.AsyncClient(timeout=timeout, headers=headers, verify=shared_ssl_context())
 
 
 def completion_request(model_id: str, prompt: str, params: GenerationParams) -> dict[str, Any]:

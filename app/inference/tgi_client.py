@@ -14,7 +14,6 @@ them as `ValidationError`, `OverloadedError`, `GenerationError`, ...
 from __future__ import annotations
 
 import functools
-import ssl
 from collections.abc import AsyncIterator
 from contextlib import aclosing
 from typing import Any
@@ -24,17 +23,13 @@ from huggingface_hub import AsyncInferenceClient, set_async_client_factory
 
 from app.inference.base import EngineIncompleteStream, GenerationParams, StreamEvent
 from app.inference.guard import StreamGuard
+from app.inference.tls import shared_ssl_context
 from app.settings import EngineSettings
 
 
-@functools.cache
-def _shared_ssl_context() -> ssl.SSLContext:
-    return ssl.create_default_context()
-
-
 def _async_client_factory() -> httpx2.AsyncClient:
-    """huggingface_hub's default async client, but with one shared SSL context: building a
-    context costs ~20 ms of CPU, and the arena builds a client for every stream."""
+    """huggingface_hub's default async client, but with one shared TLS context
+    (`app.inference.tls`): the arena builds a client for every stream."""
     from huggingface_hub.utils._http import (
         async_hf_request_event_hook,
         async_hf_response_event_hook,
@@ -47,7 +42,7 @@ def _async_client_factory() -> httpx2.AsyncClient:
         },
         follow_redirects=True,
         timeout=None,
-        verify=_shared_ssl_context(),
+        verify=shared_ssl_context(),
     )
 
 
