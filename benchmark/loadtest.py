@@ -55,6 +55,22 @@ Log = Callable[[str], None]
 REPO = Path(__file__).resolve().parents[1]
 
 
+CONNECTS_AT_ONCE = 8
+
+
+def arrival_s(rng: random.Random, cycle_s: float, left_s: float) -> float:
+    """When a voter plays first: anywhere in one cycle (battle + pause), as in a steady
+    state, so that voters who pause between rounds do not all start at once; never past
+    the end of the window."""
+    return max(0.0, min(rng.uniform(0, cycle_s), left_s))
+
+
+def pause_s(rng: random.Random, think_s: float, left_s: float) -> float:
+    """A voter's pause before the next round: exponential with mean `think_s` (0: none),
+    cut at the end of the window (a pause past it would only idle)."""
+    return max(0.0, min(rng.expovariate(1 / think_s), left_s)) if think_s > 0 else 0.0
+
+
 @dataclass
 class LoadTestConfig:
     voters: int
@@ -179,14 +195,14 @@ async def _drive(
             )
 
         async def play(v: ArenaVoter, deadline: float) -> None:
-            await asyncio.sleep(v.rng.uniform(0, ideal))  # arrivals spread, not in lockstep
+            cycle = ideal + cfg.think_s
+            await asyncio.sleep(arrival_s(v.rng, cycle, deadline - time.monotonic()))
             while time.monotonic() < deadline:
                 result = await v.play_round()
                 results.append(result)
                 if result.outcome == "closed":
                     return
-                if cfg.think_s:
-                    await asyncio.sleep(v.rng.expovariate(1 / cfg.think_s))
+                await asyncio.sleep(pause_s(v.rng, cfg.think_s, deadline - time.monotonic()))
 
         async def report() -> None:
             while True:
@@ -200,8 +216,20 @@ async def _drive(
             # One unmeasured battle first: the server's first battle pays one-off imports.
             first = await voter(-1)
             results.append(await first.play_round(warmup=True))
-            voters = list(await asyncio.gather(*(voter(i) for i in range(cfg.voters))))
-            log(f"{len(voters)} voters connected; measuring for {cfg.duration_s:g} s")
+            # A few pages at a time: each costs the server a page build, and a hundred built
+            # at once would each wait past the connect timeout.
+            opening = asyncio.Semaphore(CONNECTS_AT_ONCE)
+
+            async def connected(i: int) -> ArenaVoter:
+                async with opening:
+                    return await voter(i)
+
+            started = time.monotonic()
+            voters = list(await asyncio.gather(*(connected(i) for i in range(cfg.voters))))
+            log(
+                f"{len(voters)} voters connected in {time.monotonic() - started:.1f} s; "
+                f"measuring for {cfg.duration_s:g} s"
+            )
             probe = await voter(-2)  # a page that only pings
             background.append(
                 asyncio.create_task(_probe(probe.client.round_trip, rtts["server_rtt_ms"]))

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import subprocess
 import sys
 from pathlib import Path
@@ -17,6 +18,7 @@ from app.registry import load_registry
 from benchmark import profile_summary
 from benchmark.arena_voter import RoundResult
 from benchmark.bokeh_client import change_event, click_event
+from benchmark.loadtest import arrival_s, pause_s
 from benchmark.loadtest_mix import LEGACY_COUNTS, language_mix, legacy_counts
 from benchmark.loadtest_report import LoggedBattle, check_votes, percentile, summarise
 from tests.conftest import SHARED_LEGACY
@@ -130,3 +132,14 @@ def test_profile_summary_counts_busy_samples_only(tmp_path: Path) -> None:
     assert own["escape (html/__init__.py)"] == 6
     assert inclusive["render (app/pages/arena.py)"] == 8
     assert not any("cli.py" in frame for frame in inclusive)  # entry points are noise
+
+
+def test_voters_who_pause_arrive_over_a_whole_cycle_and_stop_with_the_window() -> None:
+    rng = random.Random(7)
+    arrivals = [arrival_s(rng, cycle_s=48.0, left_s=100.0) for _ in range(2000)]
+    assert min(arrivals) < 1.0 and max(arrivals) > 47.0  # spread, not all at once
+    assert all(a <= 5.0 for a in (arrival_s(rng, 48.0, 5.0) for _ in range(200)))
+    pauses = [pause_s(rng, think_s=45.0, left_s=1000.0) for _ in range(4000)]
+    assert 40.0 < sum(pauses) / len(pauses) < 50.0  # exponential, mean 45 s
+    assert max(pause_s(rng, 45.0, left_s=2.0) for _ in range(200)) <= 2.0
+    assert pause_s(rng, 45.0, left_s=-1.0) == 0.0 and pause_s(rng, 0.0, left_s=9.0) == 0.0
