@@ -7,6 +7,7 @@ time, and the fake probe asks the launcher instead of making HTTP calls.
 from __future__ import annotations
 
 import asyncio
+import socket
 from collections.abc import AsyncIterator, Callable
 from dataclasses import fields
 
@@ -422,6 +423,33 @@ async def test_crashed_engine_is_restarted_on_the_same_url(launcher: FakeLaunche
         assert engine["leases"] == 1  # the battle's lease survived the restart
         sup.release(lease.lease_id)
         assert sup.status()["launches"] == 2
+    finally:
+        await sup.shutdown()
+
+
+async def test_relaunch_moves_off_a_port_another_process_took(
+    launcher: FakeLauncher, caplog: pytest.LogCaptureFixture
+) -> None:
+    sup = make_supervisor(launcher, max_restarts=2, backoff_s=0.2)
+    try:
+        lease = await sup.acquire(["ms-a"], "battle-1")
+        old_url = lease.endpoints["ms-a"]
+        old_port = int(old_url.rsplit(":", 1)[1])
+        sup.release(lease.lease_id)
+        with socket.socket() as squatter:  # e.g. an outgoing connection given that port
+            squatter.bind(("127.0.0.1", old_port))
+            squatter.listen()
+            launcher.process_of("ms-a").exit(137)
+            await until(lambda: engines(sup)["ms-a"]["state"] == "restarting", "restarting")
+            await until(lambda: engines(sup)["ms-a"]["state"] == "ready", "ready again")
+        engine = engines(sup)["ms-a"]
+        assert engine["restarts"] == 1 and engine["url"] != old_url
+        new_port = int(engine["url"].rsplit(":", 1)[1])
+        assert launcher.by_port[new_port] is launcher.process_of("ms-a")
+        assert f"port {old_port} of ms-a is taken by another process" in caplog.text
+        again = await sup.acquire(["ms-a"], "battle-2")
+        assert again.endpoints["ms-a"] == engine["url"]  # new battles get the new URL
+        sup.release(again.lease_id)
     finally:
         await sup.shutdown()
 

@@ -1,7 +1,8 @@
 """The supervisor's record of one engine: its state, port, leases, timings and last output.
 
 One `Engine` per model placed in a slot. It survives restarts (same port, same URL, so a
-lease handed out before a crash stays valid) and is replaced only when the model is
+lease handed out before a crash stays valid; only if another process has bound the port
+meanwhile does the relaunch move to a free one) and is replaced only when the model is
 launched afresh after eviction or after it was given up as `failed`.
 
 States: `loading` (launched, not ready yet), `ready`, `restarting` (it crashed or stopped

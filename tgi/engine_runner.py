@@ -66,8 +66,10 @@ class EngineRunner:
         policy: Lifecycle,
         on_change: Callable[[], None],
         on_loaded: Callable[[Engine, float], None],
+        before_launch: Callable[[Engine], None] | None = None,
     ) -> None:
         self.launcher = launcher
+        self._before_launch = before_launch  # e.g. move off a port that was taken meanwhile
         self.probe = probe
         self.policy = policy
         self._on_change = on_change
@@ -135,6 +137,8 @@ class EngineRunner:
         engine.final_log = None
         engine.process = None  # the last one is gone; never show or signal it again
         engine.healthy, engine.health_failures = True, 0
+        if self._before_launch is not None:
+            self._before_launch(engine)
         what = "launching" if engine.restarts == 0 else f"relaunching (restart {engine.restarts})"
         log.info("slot %d: %s %s on port %d", engine.gpu, what, engine.model_id, engine.port)
         self.launches += 1

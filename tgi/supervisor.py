@@ -41,7 +41,7 @@ from tgi.errors import (
     UnknownLease,
     UnknownModel,
 )
-from tgi.launchers import Launcher
+from tgi.launchers import Launcher, port_is_free
 from tgi.leases import Lease, LeaseBook
 from tgi.load_history import LoadHistory
 from tgi.probe import HttpProbe
@@ -106,7 +106,9 @@ class Supervisor:
         self.host = host
         self._http_probe = HttpProbe() if probe is None else None
         self.probe: Probe = probe or self._http_probe  # type: ignore[assignment]
-        self.runner = EngineRunner(launcher, self.probe, self.lifecycle, self._pump, self._loaded)
+        self.runner = EngineRunner(
+            launcher, self.probe, self.lifecycle, self._pump, self._loaded, self._keep_or_move_port
+        )
         families = ["multisynt", "hplt"] if gpus > 1 else ["multisynt+hplt"]
         if gpus > 2:
             log.warning("%d GPUs configured; only slots 0 and 1 are used", gpus)
@@ -374,6 +376,23 @@ class Supervisor:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
         return task
+
+    def _keep_or_move_port(self, engine: Engine) -> None:
+        """An engine keeps its port across relaunches (leases hold its URL), unless another
+        process bound it meanwhile (the kernel hands ports to outgoing connections too):
+        then it moves to a free port rather than fail on "address in use" until given up."""
+        if port_is_free(self.host, engine.port):
+            return
+        taken = engine.port
+        engine.port = self._free_port()
+        engine.url = f"http://{self.host}:{engine.port}"
+        log.warning(
+            "slot %d: port %d of %s is taken by another process; launching it on port %d",
+            engine.gpu,
+            taken,
+            engine.model_id,
+            engine.port,
+        )
 
     def _free_port(self) -> int:
         used = {e.port for s in self.slots for e in s.all_engines()}
