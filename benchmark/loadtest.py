@@ -49,7 +49,7 @@ from benchmark.bokeh_client import BokehPageClient
 from benchmark.harness import run_demo, warm_up
 from benchmark.loadtest_mix import language_mix
 from benchmark.loadtest_report import check_votes, percentile, read_battles, spread_ms, summarise
-from benchmark.proc_cpu import CpuMeter
+from benchmark.proc_cpu import CpuMeter, cpu_seconds
 
 Log = Callable[[str], None]
 REPO = Path(__file__).resolve().parents[1]
@@ -176,6 +176,7 @@ async def _drive(
     results: list[RoundResult] = []
     clients: list[BokehPageClient] = []
     rtts: dict[str, list[float]] = {"server_rtt_ms": [], "supervisor_rtt_ms": []}
+    page_cpu: float | None = None  # the server's CPU seconds per page opened
     async with httpx.AsyncClient(trust_env=False, timeout=60.0) as http:
 
         async def voter(i: int) -> ArenaVoter:
@@ -224,8 +225,11 @@ async def _drive(
                 async with opening:
                     return await voter(i)
 
-            started = time.monotonic()
+            started, server_pid = time.monotonic(), target.cpu.server_pid
+            page_cpu = cpu_seconds(server_pid) if server_pid else None
             voters = list(await asyncio.gather(*(connected(i) for i in range(cfg.voters))))
+            if server_pid and page_cpu is not None:  # what opening a page costs the server
+                page_cpu = round((cpu_seconds(server_pid) - page_cpu) / cfg.voters, 3)
             log(
                 f"{len(voters)} voters connected in {time.monotonic() - started:.1f} s; "
                 f"measuring for {cfg.duration_s:g} s"
@@ -253,6 +257,7 @@ async def _drive(
             await asyncio.gather(*(c.close() for c in clients), return_exceptions=True)
     extra: dict[str, Any] = {name: spread_ms(values) for name, values in rtts.items()}
     extra["protocol_errors"] = sum(len(c.errors) for c in clients)
+    extra["server_cpu_s_per_page"] = page_cpu
     return results, extra
 
 

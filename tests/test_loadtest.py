@@ -117,6 +117,7 @@ def test_five_voters_lose_and_double_no_vote() -> None:
     assert summary["db_votes"] >= summary["votes"]
     assert summary["p95_slowdown"] >= summary["p50_slowdown"] >= 1.0
     assert summary["server_exit_code"] == 0
+    assert summary["server_cpu_s_per_page"] > 0  # opening the five pages cost the server
 
 
 def test_profile_summary_counts_busy_samples_only(tmp_path: Path) -> None:
