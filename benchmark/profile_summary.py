@@ -10,6 +10,12 @@ self: where the samples were taken; inclusive: samples with the function anywher
 stack (leaving out entry points and the event loop, on every stack). Frames are shortened
 to `function (package/module.py)`. Idle samples (a thread waiting in `select` or on a
 lock) are left out, so percentages are of busy time.
+
+py-spy's non-blocking sampling sometimes reads a stack only part of the way up, most often
+inside a coroutine resumed by the event loop: such a sample has no entry point at its root.
+The summary counts them: their inclusive shares are missing from the functions above the
+cut, so async code (the engine clients above all) is undercounted by up to that much
+(27 % of the busy samples at 50 voters; `benchmark.stream_floor` measures the clients directly).
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ import argparse
 import re
 from collections import Counter
 from pathlib import Path
+from typing import NamedTuple
 
 _FRAME = re.compile(r"(?P<fn>.*) \((?P<path>.*?):\d+\)$")
 _OURS = re.compile(r".*/(app|benchmark|tgi|analytics)/")
@@ -25,6 +32,15 @@ _OURS = re.compile(r".*/(app|benchmark|tgi|analytics)/")
 OUTER = ("click/", "<frozen runpy>", "app/cli.py", "asyncio/", "tornado/platform", "threading.py")
 OUTER_FUNCTIONS = ("serve_app (", "thread (")
 IDLE = ("select (selectors.py", "EpollSelector.select", "Condition.wait", "Event.wait")
+# Where a whole stack starts: the main module, or a thread's bootstrap.
+ROOTS = ("_run_module_as_main (", "Thread._bootstrap (", "<module> (")
+
+
+class Summary(NamedTuple):
+    busy: int  # busy samples
+    own: Counter[str]  # samples taken in each function
+    inclusive: Counter[str]  # samples with the function anywhere on the stack
+    cut: int  # busy samples whose stack py-spy read only part of the way up
 
 
 def short(frame: str) -> str:
@@ -36,11 +52,11 @@ def short(frame: str) -> str:
     return f"{match['fn']} ({path})"
 
 
-def summarise(path: Path, under: str | None = None) -> tuple[int, Counter[str], Counter[str]]:
-    """(busy samples, self counts, inclusive counts), restricted to stacks through `under`."""
+def summarise(path: Path, under: str | None = None) -> Summary:
+    """The counts of the stacks through `under` (all stacks without it)."""
     own: Counter[str] = Counter()
     inclusive: Counter[str] = Counter()
-    busy = 0
+    busy = cut = 0
     for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
         if not line.strip() or " " not in line:
             continue
@@ -52,11 +68,12 @@ def summarise(path: Path, under: str | None = None) -> tuple[int, Counter[str], 
             continue
         n = int(count)
         busy += n
+        cut += 0 if frames[0].startswith(ROOTS) else n
         own[frames[-1]] += n
         for frame in set(frames):
             if not frame.startswith(OUTER_FUNCTIONS) and not any(o in frame for o in OUTER):
                 inclusive[frame] += n
-    return busy, own, inclusive
+    return Summary(busy, own, inclusive, cut)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -65,8 +82,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--top", type=int, default=25)
     parser.add_argument("--under", help="only stacks through this function (substring)")
     args = parser.parse_args(argv)
-    busy, own, inclusive = summarise(args.path, args.under)
+    busy, own, inclusive, cut = summarise(args.path, args.under)
     print(f"{busy} busy samples")
+    if cut:
+        print(
+            f"{100 * cut / busy:.0f}% of them with a cut stack (no entry point at the root): "
+            "the inclusive shares of async code are undercounted by up to that much"
+        )
     for title, counts in (("self", own), ("inclusive", inclusive)):
         print(f"--- {title}")
         for frame, n in counts.most_common(args.top):

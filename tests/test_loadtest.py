@@ -128,11 +128,28 @@ def test_profile_summary_counts_busy_samples_only(tmp_path: Path) -> None:
         "main (app/cli.py:1);select (selectors.py:4) 90\n",
         encoding="utf-8",
     )
-    busy, own, inclusive = profile_summary.summarise(raw)
+    busy, own, inclusive, _ = profile_summary.summarise(raw)
     assert busy == 8  # the 90 idle samples in select are left out
     assert own["escape (html/__init__.py)"] == 6
     assert inclusive["render (app/pages/arena.py)"] == 8
     assert not any("cli.py" in frame for frame in inclusive)  # entry points are noise
+
+
+def test_profile_summary_counts_stacks_read_only_part_of_the_way_up(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    raw = tmp_path / "profile.txt"
+    root = "_run_module_as_main (<frozen runpy>:198);serve (app/server.py:1)"
+    raw.write_text(
+        f"{root};stream (/x/app/inference/tgi_client.py:81) 3\n"
+        "stream (/x/app/inference/tgi_client.py:81);parse (json/decoder.py:9) 1\n"
+        "Thread._bootstrap (threading.py:1002);_run (/x/app/store/battle_store.py:117) 4\n",
+        encoding="utf-8",
+    )
+    summary = profile_summary.summarise(raw)
+    assert (summary.busy, summary.cut) == (8, 1)  # the coroutine's stack lost its root
+    assert profile_summary.main([str(raw)]) == 0
+    assert "12% of them with a cut stack" in capsys.readouterr().out
 
 
 def test_voters_who_pause_arrive_over_a_whole_cycle_and_stop_with_the_window() -> None:
