@@ -37,7 +37,7 @@ from app.inference.factory import make_client
 from app.inference.openai_client import completion_request
 from app.inference.tgi_client import tgi_params
 from app.settings import EngineSettings
-from benchmark.harness import free_port
+from benchmark.loadtest import port_block
 from benchmark.proc_cpu import cpu_seconds
 from tgi.launchers import StandinLauncher, SubprocessEngine
 
@@ -79,9 +79,10 @@ class _Engine:
 async def _start_engines(cfg: FloorConfig, stack: contextlib.AsyncExitStack) -> list[_Engine]:
     launcher = StandinLauncher(token_interval_s=cfg.token_interval_s, startup_delay_s=0.0)
     engines = []
+    ports = iter(range(first := port_block(2 * cfg.pairs), first + 2 * cfg.pairs))
     for _ in range(cfg.pairs):
         for model in SIDES:
-            port = free_port()
+            port = next(ports)  # below the ephemeral range: see benchmark.loadtest.port_block
             process = await launcher.start(model, gpu=0, port=port)
             stack.push_async_callback(launcher.stop, process, 5.0)
             engines.append(_Engine(model, f"http://127.0.0.1:{port}", process))
