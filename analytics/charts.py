@@ -211,16 +211,13 @@ def votes_by_language(table: pd.DataFrame, t: Wording | None = None) -> hv.Eleme
     # `summaries.votes_by_language` names the outcomes in English for analysts.
     words = {OUTCOME_LABELS[o]: t(key) for o, key in OUTCOME_KEYS.items()}
     table = table.assign(outcome=table["outcome"].map(lambda o: words.get(o, o)))
-    return (
-        table.hvplot.bar(
-            x="language",
-            y="votes",
-            by="outcome",
-            stacked=True,
-            legend="top_right",
-            responsive=True,
-            height=HEIGHT,
-        )
-        .redim.label(**{c: t(COLUMN_KEYS[c]) for c in ("language", "votes", "outcome")})
-        .opts(title=title, xrotation=45)
+    bars = table.hvplot.bar(
+        x="language",
+        y="votes",
+        by="outcome",
+        stacked=True,
+        legend="top_right",
+        responsive=True,
+        height=HEIGHT,
     )
+    return _labelled(bars, t).opts(title=title, xrotation=45)

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
 import subprocess
 import sys
@@ -35,6 +34,7 @@ from playwright.sync_api import expect
 
 from app.registry import load_registry
 from benchmark.harness import chromium, free_port, run_demo, warm_up
+from benchmark.proc_cpu import cpu_seconds
 
 CONTINUATION_SHOWN_JS = """
 () => {
@@ -100,11 +100,6 @@ def _wait(page: Any, js: str, timeout_s: float, what: str, demo: Any) -> None:
         ) from None
 
 
-def _cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 def run(battles: int, token_interval: float) -> dict[str, object]:
     with tempfile.TemporaryDirectory() as tmp:
         # One voter plays battles back to back: more than the per-session limit allows.
@@ -124,7 +119,7 @@ def run(battles: int, token_interval: float) -> dict[str, object]:
             for i in range(battles + 1):  # the first battle warms up (engine start)
                 prompt.fill(f"Det var en gång en liten katt, berättelse nummer {i}, som")
                 if i == 1:
-                    cpu_start = _cpu_seconds(demo.proc.pid)
+                    cpu_start = cpu_seconds(demo.proc.pid)
                 generate.evaluate(CLICK_JS)
                 _wait(page, CONTINUATION_SHOWN_JS, 60, f"battle {i}: first text", demo)
                 _wait(page, VOTABLE_JS, 120, f"battle {i}: vote buttons enabled", demo)
@@ -134,7 +129,7 @@ def run(battles: int, token_interval: float) -> dict[str, object]:
                 page.get_by_role("button", name="Tie").click()
                 page.get_by_text("Thank you, your vote is saved").wait_for()
                 new_round.click()
-            cpu = _cpu_seconds(demo.proc.pid) - (cpu_start or 0.0)
+            cpu = cpu_seconds(demo.proc.pid) - (cpu_start or 0.0)
             assert demo.stop() == 0, demo.log_text()
         con = duckdb.connect(str(demo.db_path), read_only=True)
         rows = con.execute(
