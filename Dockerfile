@@ -28,7 +28,7 @@ RUN uv sync --frozen --no-dev
 # when the Space has persistent storage (docs/space.md).
 ENV ARENA_DB_PATH=/home/user/app/data/arena.duckdb
 # The platform's proxies sit on private networks and voters come from public addresses:
-# believe X-Forwarded-For from private peers only (app/client_address.py).
+# believe X-Forwarded-For from private peers only (app/core/client_address.py).
 ENV ARENA_TRUSTED_PROXIES=127.0.0.1,::1,10.0.0.0/8,172.16.0.0/12,192.168.0.0/16,fc00::/7
 
 EXPOSE 7860

@@ -41,9 +41,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import duckdb
 
-from app.registry import Registry
-from app.store.battle_store import BattleStore
-from app.store.records import BattleRecord, Winner
+from app.core.registry import Registry
+from app.core.store.battle_store import BattleStore
+from app.core.store.records import BattleRecord, Winner
 
 COLUMNS = (
     "Timestamp",

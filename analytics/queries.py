@@ -20,7 +20,7 @@ from typing import Any, Literal
 import duckdb
 import pandas as pd
 
-from app.store.export import export_columns
+from app.core.store.export import export_columns
 
 SOURCES = ("arena", "legacy")
 # Flags that mean the vote may not be a fair, blind judgement: left out of the numbers

@@ -16,7 +16,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 
-from app.registry import Registry, load_registry
+from app.core.registry import Registry, load_registry
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 

@@ -1,10 +1,10 @@
 """The words analytics writes for people (chart titles, axis labels, per-row notes), in
 any interface language.
 
-Functions that write such words take a `Wording` (an `app.i18n.Translator` is one) and
+Functions that write such words take a `Wording` (an `app.core.i18n.Translator` is one) and
 default to English, so the CLI, notebooks and the JSON output read as before while the
 `/leaderboard` page passes the voter's interface language. The text itself lives in
-`app/data/ui_strings.toml` with the pages' strings, where translators find it.
+`app/core/data/ui_strings.toml` with the pages' strings, where translators find it.
 """
 
 from __future__ import annotations
@@ -22,6 +22,6 @@ class Wording(Protocol):
 
 def english() -> Wording:
     """The English strings (parsed once per process)."""
-    from app.i18n import DEFAULT, load_catalogue
+    from app.core.i18n import DEFAULT, load_catalogue
 
     return load_catalogue().translator(DEFAULT)

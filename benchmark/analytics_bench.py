@@ -34,7 +34,7 @@ from analytics.dashboard import load_dashboard
 from analytics.queries import Filters
 from analytics.ratings import ELO_SCALE, PairTable, language_ratings, pair_table, rate
 from analytics.synthetic import insert_battles, synthetic_battles
-from app.store import BattleStore
+from app.core.store import BattleStore
 
 RATINGS_TARGET_S = 1.0
 QUERY_TARGET_S = 0.3

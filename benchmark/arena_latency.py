@@ -32,7 +32,7 @@ import httpx
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 from playwright.sync_api import expect
 
-from app.registry import load_registry
+from app.core.registry import load_registry
 from benchmark.harness import chromium, free_port, run_demo, warm_up
 from benchmark.proc_cpu import cpu_seconds
 

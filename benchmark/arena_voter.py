@@ -22,7 +22,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from app.registry import Registry
+from app.core.registry import Registry
 from benchmark.bokeh_client import BokehPageClient, change_event
 
 VOTE_LABELS = {

@@ -19,11 +19,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from app.engines import EngineDirectoryError, Lease, SupervisorDirectory
-from app.inference.base import EngineError, GenerationParams
-from app.inference.factory import make_client
-from app.registry import Contender, Language
-from app.settings import Settings
+from app.arena.engines import EngineDirectoryError, Lease, SupervisorDirectory
+from app.core.inference.base import EngineError, GenerationParams
+from app.core.inference.factory import make_client
+from app.core.registry import Contender, Language
+from app.core.settings import Settings
 from benchmark.backend_output import BenchmarkRow, ResultSink
 from benchmark.backend_report import Progress
 

@@ -19,7 +19,7 @@ from typing import IO, Any, Self
 
 import duckdb
 
-from app.store.battle_store import BattleStore
+from app.core.store.battle_store import BattleStore
 
 
 @dataclass(frozen=True)

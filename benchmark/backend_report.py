@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TextIO
 
-from app.registry import Language
+from app.core.registry import Language
 from benchmark.backend_output import BenchmarkRow
 
 

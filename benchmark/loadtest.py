@@ -43,7 +43,7 @@ from typing import Any
 import duckdb
 import httpx
 
-from app.registry import load_registry
+from app.core.registry import load_registry
 from benchmark.arena_voter import ArenaVoter, RoundResult
 from benchmark.bokeh_client import BokehPageClient
 from benchmark.harness import run_demo, warm_up

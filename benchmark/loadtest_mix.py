@@ -14,7 +14,7 @@ from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 
-from app.registry import Registry
+from app.core.registry import Registry
 
 LEGACY_COUNTS: dict[str, int] = {
     "swe": 243,

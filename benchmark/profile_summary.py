@@ -29,7 +29,14 @@ from typing import NamedTuple
 _FRAME = re.compile(r"(?P<fn>.*) \((?P<path>.*?):\d+\)$")
 _OURS = re.compile(r".*/(app|benchmark|tgi|analytics)/")
 # Frames on nearly every stack (entry points, the event loop itself): not informative.
-OUTER = ("click/", "<frozen runpy>", "app/cli.py", "asyncio/", "tornado/platform", "threading.py")
+OUTER = (
+    "click/",
+    "<frozen runpy>",
+    "app/cli/main.py",
+    "asyncio/",
+    "tornado/platform",
+    "threading.py",
+)
 OUTER_FUNCTIONS = ("serve_app (", "thread (")
 IDLE = ("select (selectors.py", "EpollSelector.select", "Condition.wait", "Event.wait")
 # Where a whole stack starts: the main module, or a thread's bootstrap.

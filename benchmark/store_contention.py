@@ -1,6 +1,6 @@
 """How long the battle log's writer thread takes per battle while the event loop is busy.
 
-The writer thread (`app/store/battle_store.py`) shares the GIL with the server's event
+The writer thread (`app/core/store/battle_store.py`) shares the GIL with the server's event
 loop. This runs a writer (insert a battle, record its vote, as the arena does) against a
 main thread that keeps the GIL busy in pure Python, like a loaded event loop, once with
 Python's default switch interval and once with the one the server sets, side by side:
@@ -22,8 +22,8 @@ import time
 import uuid
 from pathlib import Path
 
-from app.store.battle_store import WRITER_SWITCH_INTERVAL_S, BattleStore
-from app.store.records import BattleRecord
+from app.core.store.battle_store import WRITER_SWITCH_INTERVAL_S, BattleStore
+from app.core.store.records import BattleRecord
 
 
 def _battle(battle_id: str) -> BattleRecord:

@@ -2,7 +2,7 @@
 
 N simulated voters play battles back to back, as in the load test (both sides streamed at
 once, the next battle as soon as both have ended), through the arena's own clients
-(`app.inference.factory.make_client`: TGI's through huggingface_hub, or the
+(`app.core.inference.factory.make_client`: TGI's through huggingface_hub, or the
 OpenAI-compatible one) from real stand-in engines started by the supervisor's launcher,
 but without Panel, the websocket or DuckDB. It separates what the load test cannot: how
 much CPU the clients take per token (what is left of the core for the web app), and how
@@ -32,11 +32,11 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from app.inference.base import GenerationParams
-from app.inference.factory import make_client
-from app.inference.openai_client import completion_request
-from app.inference.tgi_client import tgi_params
-from app.settings import EngineSettings
+from app.core.inference.base import GenerationParams
+from app.core.inference.factory import make_client
+from app.core.inference.openai_client import completion_request
+from app.core.inference.tgi_client import tgi_params
+from app.core.settings import EngineSettings
 from benchmark.loadtest import port_block
 from benchmark.proc_cpu import cpu_seconds
 from tgi.launchers import StandinLauncher, SubprocessEngine

@@ -8,7 +8,7 @@ once per policy:
 - **naive**: one engine per GPU (`models_per_gpu=1`), relaunched whenever a battle needs
   another model; the MultiSynt variant is the one the old arena drew (the log's).
 - **policy**: residency by memory (default 80 GB GPUs: four ~16 GB engines each, LRU
-  eviction) and cost-aware matchmaking (`app.matchmaking.choose_variant`: variants kept
+  eviction) and cost-aware matchmaking (`app.arena.matchmaking.choose_variant`: variants kept
   balanced within `slack`, loaded ones preferred, from `/status` at each battle). With
   `--typing-s T` the pairing is drawn and prefetched T real seconds before Generate, as
   the page can do when the voter picks a language (off by default: the log does not say
@@ -59,8 +59,8 @@ from typing import Any
 
 import httpx
 
-from app.matchmaking import choose_variant
-from app.registry import Registry, load_registry
+from app.arena.matchmaking import choose_variant
+from app.core.registry import Registry, load_registry
 from benchmark.harness import free_port
 from tgi.residency import params_billion
 
@@ -121,7 +121,7 @@ def load_battles(
 def standin_floor_s() -> float:
     """Seconds from spawning a stand-in (no delay) to its answering: the interpreter start."""
     port = free_port()
-    argv = [sys.executable, "-m", "tgi.standin_engine", "--model-id", "HPLT/hplt2c_swe_checkpoints"]
+    argv = [sys.executable, "-m", "tgi.standin.engine", "--model-id", "HPLT/hplt2c_swe_checkpoints"]
     argv += ["--port", str(port), "--startup-delay", "0", "--token-interval", "0"]
     started = time.monotonic()
     proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from app.store import BattleRecord, BattleStore
+from app.core.store import BattleRecord, BattleStore
 
 REPO = Path(__file__).resolve().parents[1]
 SAMPLE_CSV = REPO / "tests" / "data" / "legacy_sample.csv"

@@ -3,7 +3,7 @@
     with start_standin("HPLT/hplt2c_swe_checkpoints", token_interval=0.005) as engine:
         httpx.get(f"{engine.url}/health")
 
-The engine runs as `python -m tgi.standin_engine` on a free port, exactly as the supervisor
+The engine runs as `python -m tgi.standin.engine` on a free port, exactly as the supervisor
 launches it. `start_standin` waits until `GET /health` answers 200 (polling against a
 deadline), and on exit sends SIGTERM and checks that the engine shut down cleanly (exit
 status 0). Its stderr log is kept in a temporary file: `engine.log()` reads it, and it is
@@ -24,12 +24,12 @@ from typing import IO, Any
 
 import httpx
 
-from app.arena_services import ArenaServices
-from app.engines import StaticDirectory
-from app.inference.factory import make_client
-from app.registry import load_registry
-from app.settings import Settings
-from app.store.battle_store import BattleStore
+from app.arena.engines import StaticDirectory
+from app.arena.services import ArenaServices
+from app.core.inference.factory import make_client
+from app.core.registry import load_registry
+from app.core.settings import Settings
+from app.core.store.battle_store import BattleStore
 from tests.conftest import free_port
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -115,7 +115,7 @@ def standin_argv(
     fault: str | None = None,
     extra_args: Sequence[str] = (),
 ) -> list[str]:
-    argv = [sys.executable, "-m", "tgi.standin_engine", "--model-id", model_id]
+    argv = [sys.executable, "-m", "tgi.standin.engine", "--model-id", model_id]
     argv += ["--port", str(port), "--token-interval", str(token_interval)]
     argv += ["--startup-delay", str(startup_delay)]
     if fault:

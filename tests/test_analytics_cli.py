@@ -12,7 +12,7 @@ import pytest
 from click.testing import CliRunner
 
 from app.cli import main
-from app.store.migrations import MIGRATIONS, migrate
+from app.core.store.migrations import MIGRATIONS, migrate
 from tests.analytics_helpers import REPO, SAMPLE_CSV, SWE_HPLT, fill_fixture
 
 REQUIRED_KEYS = {"model", "language", "rating", "ci_low", "ci_high", "battles", "wins", "losses"}

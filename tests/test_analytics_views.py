@@ -14,9 +14,9 @@ import pytest
 from analytics import queries, summaries
 from analytics.dashboard import load_dashboard
 from analytics.queries import Filters
-from app.store import BattleStore
-from app.store.analytics_views import VIEW_NAMES
-from app.store.migrations import applied_migrations
+from app.core.store import BattleStore
+from app.core.store.analytics_views import VIEW_NAMES
+from app.core.store.migrations import applied_migrations
 from tests.analytics_helpers import fill_fixture
 
 

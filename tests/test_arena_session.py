@@ -12,13 +12,13 @@ from pathlib import Path
 
 import pytest
 
-from app import metrics
-from app.arena_session import ArenaSession, battle_limits
-from app.battle import Battle
-from app.inference.base import GenerationParams
-from app.registry import load_registry
-from app.settings import Settings
-from app.store.battle_store import BattleStore
+from app.arena.battle import Battle
+from app.arena.session import ArenaSession, battle_limits
+from app.core import metrics
+from app.core.inference.base import GenerationParams
+from app.core.registry import load_registry
+from app.core.settings import Settings
+from app.core.store.battle_store import BattleStore
 from tests.standin import Standin, standin_services, start_standin, start_standins
 
 pytestmark = pytest.mark.slow
@@ -212,8 +212,8 @@ async def test_limits_refuse_extra_battles_and_bursts_are_flagged(
 
 
 def test_a_continuation_naming_its_maker_flags_the_battle() -> None:
-    from app.battle import BattleOutcome, SideResult, _flag_tells
-    from app.matchmaking import pick_pairing
+    from app.arena.battle import BattleOutcome, SideResult, _flag_tells
+    from app.arena.matchmaking import pick_pairing
 
     lang = load_registry().language("nob")
     pairing = pick_pairing(lang)

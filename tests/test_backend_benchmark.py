@@ -14,8 +14,8 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from app.registry import load_registry
-from app.store.migrations import migrate
+from app.core.registry import load_registry
+from app.core.store.migrations import migrate
 from benchmark.backend import choose_languages
 from benchmark.backend_output import (
     CSV_COLUMNS,

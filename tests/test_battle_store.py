@@ -19,7 +19,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from app.store import (
+from app.core.store import (
     BattleRecord,
     BattleStore,
     StoreClosedError,
@@ -27,7 +27,7 @@ from app.store import (
     StoreLockedError,
     VoteRefusal,
 )
-from app.store.migrations import ANALYST_COLUMNS, EXTRA_COLUMNS, PRIVATE_COLUMNS
+from app.core.store.migrations import ANALYST_COLUMNS, EXTRA_COLUMNS, PRIVATE_COLUMNS
 
 REPO = Path(__file__).resolve().parents[1]
 WINNERS = ["model_a", "model_b", "tie", "both_bad"]
@@ -319,7 +319,7 @@ def _kill(proc: subprocess.Popen[str]) -> None:
 
 HOLDER = """
     import sys, time
-    from app.store import BattleStore
+    from app.core.store import BattleStore
     store = BattleStore(sys.argv[1])
     print("READY", flush=True)
     time.sleep(120)
@@ -327,7 +327,7 @@ HOLDER = """
 
 VOTER = """
     import asyncio, sys, time
-    from app.store import BattleRecord, BattleStore
+    from app.core.store import BattleRecord, BattleStore
 
     async def main():
         store = BattleStore(sys.argv[1])

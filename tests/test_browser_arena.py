@@ -16,7 +16,7 @@ import duckdb
 import pytest
 from playwright.sync_api import expect
 
-from app.registry import load_registry
+from app.core.registry import load_registry
 from benchmark.harness import CHROMIUM, chromium, run_demo
 
 pytestmark = [

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import expect
 
-from app.registry import load_registry
+from app.core.registry import load_registry
 from benchmark.harness import CHROMIUM, chromium, run_demo
 
 pytestmark = [

@@ -12,8 +12,8 @@ import pytest
 from click.testing import CliRunner
 
 from app.cli import main
-from app.store.battle_store import BattleStore
-from app.store.records import BattleRecord
+from app.core.store.battle_store import BattleStore
+from app.core.store.records import BattleRecord
 
 
 def _one_battle(db: Path) -> None:

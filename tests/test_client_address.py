@@ -8,14 +8,14 @@ import httpx
 import panel as pn
 import pytest
 
-from app.client_address import (
+from app.core.client_address import (
     client_address,
     forwarded_hops,
     parse_ip,
     parse_trusted,
     session_client_address,
 )
-from app.settings import Settings
+from app.core.settings import Settings
 from tests.conftest import free_port
 
 LOOPBACK = ["127.0.0.1", "::1"]

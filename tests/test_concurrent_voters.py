@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from app.arena_session import ArenaSession
-from app.settings import Settings
-from app.store.battle_store import BattleStore
+from app.arena.session import ArenaSession
+from app.core.settings import Settings
+from app.core.store.battle_store import BattleStore
 from tests.standin import Standin, standin_services, start_standin
 
 pytestmark = pytest.mark.slow

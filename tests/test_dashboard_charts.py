@@ -11,7 +11,7 @@ import pytest
 from analytics import charts
 from analytics.dashboard import load_dashboard
 from analytics.queries import Filters
-from app.store import BattleStore
+from app.core.store import BattleStore
 from tests.analytics_helpers import fill_fixture
 
 

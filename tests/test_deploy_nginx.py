@@ -22,7 +22,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from app.client_address import client_address
+from app.core.client_address import client_address
 from tests.nginx_proxy import NGINX, RENDER, TEMPLATE, VARIABLES, configure, render, run_nginx
 
 needs_nginx = pytest.mark.skipif(

@@ -16,7 +16,7 @@ import pytest
 from pydantic import BaseModel
 
 from app.cli import main
-from app.settings import Settings
+from app.core.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[1]
 SYSTEMD = ROOT / "deploy" / "systemd"

@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
-from app.engine_status import StatusPoller, about, battle_readiness, resident_models
-from app.registry import load_registry
+from app.arena.engine_status import StatusPoller, about, battle_readiness, resident_models
+from app.core.registry import load_registry
 from tests.test_supervisor import FakeLauncher, make_supervisor
 from tgi.load_history import LoadHistory
 

@@ -26,7 +26,7 @@ from huggingface_hub.errors import (
 from huggingface_hub.inference._common import raise_text_generation_error
 from huggingface_hub.utils import hf_raise_for_status
 
-from app.inference.base import (
+from app.core.inference.base import (
     EngineError,
     EngineIncompleteStream,
     EngineOverloaded,
@@ -36,7 +36,7 @@ from app.inference.base import (
     EngineUnavailable,
     EngineValidationError,
 )
-from app.inference.errors import error_from_payload, error_from_status, to_engine_error
+from app.core.inference.errors import error_from_payload, error_from_status, to_engine_error
 
 URL = "http://10.0.0.7:8701"
 TOO_LONG = "Input validation error: `inputs` tokens + `max_new_tokens` must be <= 2048. Given: 2100"

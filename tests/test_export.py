@@ -12,9 +12,9 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from app.store import BattleRecord, BattleStore, StoreError, StoreLockedError, export_battles
-from app.store.export import export_columns
-from app.store.migrations import ANALYST_COLUMNS, MIGRATIONS, migrate
+from app.core.store import BattleRecord, BattleStore, StoreError, StoreLockedError, export_battles
+from app.core.store.export import export_columns
+from app.core.store.migrations import ANALYST_COLUMNS, MIGRATIONS, migrate
 
 REPO = Path(__file__).resolve().parents[1]
 T0 = datetime(2026, 2, 1, 9, 30, tzinfo=UTC)
@@ -145,7 +145,7 @@ def test_older_schema_asks_for_an_upgrade(db_path: Path, tmp_path: Path) -> None
 
 HOLDER = """
     import sys, time
-    from app.store import BattleStore
+    from app.core.store import BattleStore
     store = BattleStore(sys.argv[1])
     print("READY", flush=True)
     time.sleep(120)

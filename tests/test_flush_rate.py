@@ -1,4 +1,4 @@
-"""The process-wide push budget for streamed text (`app.flush_rate`), and the arena
+"""The process-wide push budget for streamed text (`app.arena.flush_rate`), and the arena
 session using it over real HTTP: the more pages stream at once, the fewer pushes each."""
 
 from __future__ import annotations
@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from app.arena_session import ArenaSession
-from app.flush_rate import FlushRate
-from app.settings import Settings
-from app.store.battle_store import BattleStore
+from app.arena.flush_rate import FlushRate
+from app.arena.session import ArenaSession
+from app.core.settings import Settings
+from app.core.store.battle_store import BattleStore
 from tests.standin import Standin, standin_services, start_standins
 
 MULTISYNT = "MultiSynt/nemotron-cc-norwegian-tower9b"

@@ -1,4 +1,4 @@
-"""The server's garbage-collector policy (`app.gc_policy`), in a fresh interpreter so the
+"""The server's garbage-collector policy (`app.web.gc_policy`), in a fresh interpreter so the
 test process keeps its own settings."""
 
 from __future__ import annotations
@@ -7,11 +7,11 @@ import json
 import subprocess
 import sys
 
-from app.gc_policy import THRESHOLDS
+from app.web.gc_policy import THRESHOLDS
 
 SCRIPT = """
 import gc, json
-from app.gc_policy import tune_gc
+from app.web.gc_policy import tune_gc
 before = gc.get_threshold()
 frozen = tune_gc()
 print(json.dumps({"before": before, "after": gc.get_threshold(), "frozen": frozen,

@@ -6,9 +6,9 @@ import re
 
 import pytest
 
-from app import i18n
-from app.engines import DEFAULT_VOTER_MESSAGE, VOTER_MESSAGES
-from app.i18n import (
+from app.arena.engines import DEFAULT_VOTER_MESSAGE, VOTER_MESSAGES
+from app.core import i18n
+from app.core.i18n import (
     DEFAULT,
     PLURAL_RULES,
     load_catalogue,
@@ -17,8 +17,8 @@ from app.i18n import (
     plural_categories,
     plural_category,
 )
-from app.inference import base as engine_errors
-from app.registry import load_registry
+from app.core.inference import base as engine_errors
+from app.core.registry import load_registry
 
 CATALOGUE = load_catalogue()
 ENGLISH = CATALOGUE.strings[DEFAULT]
@@ -315,13 +315,13 @@ def test_messages_fall_back_sensibly() -> None:
     [(0, "a few seconds"), (38, "about 40 s"), (60, "about 1 min"), (150, "about 3 min")],
 )
 def test_about_rounds_like_the_status_module(seconds: float, words: str) -> None:
-    from app.engine_status import about
+    from app.arena.engine_status import about
 
     assert CATALOGUE.translator(DEFAULT).about(seconds) == words == about(seconds)
 
 
 def test_the_catalogue_is_checked_when_parsed() -> None:
-    broken = re.sub(r"\[languages\.eus\][^\[]*", "", i18n.resources.files("app.data")
+    broken = re.sub(r"\[languages\.eus\][^\[]*", "", i18n.resources.files("app.core.data")
                     .joinpath("ui_strings.toml").read_text("utf-8"))  # fmt: skip
     with pytest.raises(ValueError, match="same codes"):
         i18n.parse_catalogue(broken)

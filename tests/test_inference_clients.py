@@ -13,7 +13,7 @@ from contextlib import aclosing
 
 import pytest
 
-from app.inference.base import (
+from app.core.inference.base import (
     EngineClient,
     EngineError,
     EngineIncompleteStream,
@@ -26,12 +26,12 @@ from app.inference.base import (
     GenerationParams,
     StreamEvent,
 )
-from app.inference.factory import make_client
-from app.inference.openai_client import OpenAIClient
-from app.inference.sse import sse_data
-from app.inference.tgi_client import TGIClient, _async_client_factory
-from app.inference.tls import shared_ssl_context
-from app.settings import EngineSettings
+from app.core.inference.factory import make_client
+from app.core.inference.openai_client import OpenAIClient
+from app.core.inference.sse import sse_data
+from app.core.inference.tgi_client import TGIClient, _async_client_factory
+from app.core.inference.tls import shared_ssl_context
+from app.core.settings import EngineSettings
 from tests.fake_engines import OPENAI_TOO_LONG, TOO_LONG, WORDS, FakeEngine, fake_engine, free_port
 from tests.standin import start_standin
 

@@ -17,9 +17,9 @@ from analytics import charts
 from analytics.dashboard import DashboardData, load_dashboard
 from analytics.queries import UNTRUSTED_FLAGS, Filters
 from app.cli import main
-from app.i18n import load_catalogue
-from app.pages import leaderboard as page
-from app.store import BattleStore
+from app.core.i18n import load_catalogue
+from app.core.store import BattleStore
+from app.web.pages import leaderboard as page
 from tests.analytics_helpers import fill_fixture
 
 CATALOGUE = load_catalogue()

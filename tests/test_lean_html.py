@@ -7,7 +7,7 @@ import panel as pn
 import pytest
 from bokeh.document import Document
 
-from app.pages.lean_html import LeanHTML
+from app.web.pages.lean_html import LeanHTML
 
 CSS = [".arena-text { white-space: pre-wrap; }"]
 

@@ -14,7 +14,7 @@ import pytest
 from bokeh.document import Document
 from bokeh.models import Button, Column, TextAreaInput
 
-from app.registry import load_registry
+from app.core.registry import load_registry
 from benchmark import profile_summary
 from benchmark.arena_voter import RoundResult
 from benchmark.bokeh_client import change_event, click_event
@@ -123,15 +123,16 @@ def test_five_voters_lose_and_double_no_vote() -> None:
 def test_profile_summary_counts_busy_samples_only(tmp_path: Path) -> None:
     raw = tmp_path / "profile.txt"
     raw.write_text(
-        "main (app/cli.py:1);render (/x/app/pages/arena.py:9);escape (html/__init__.py:3) 6\n"
-        "main (app/cli.py:1);render (/x/app/pages/arena.py:9) 2\n"
-        "main (app/cli.py:1);select (selectors.py:4) 90\n",
+        "main (app/cli/main.py:1);render (/x/app/web/pages/arena.py:9);"
+        "escape (html/__init__.py:3) 6\n"
+        "main (app/cli/main.py:1);render (/x/app/web/pages/arena.py:9) 2\n"
+        "main (app/cli/main.py:1);select (selectors.py:4) 90\n",
         encoding="utf-8",
     )
     busy, own, inclusive, _ = profile_summary.summarise(raw)
     assert busy == 8  # the 90 idle samples in select are left out
     assert own["escape (html/__init__.py)"] == 6
-    assert inclusive["render (app/pages/arena.py)"] == 8
+    assert inclusive["render (app/web/pages/arena.py)"] == 8
     assert not any("cli.py" in frame for frame in inclusive)  # entry points are noise
 
 
@@ -139,11 +140,11 @@ def test_profile_summary_counts_stacks_read_only_part_of_the_way_up(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     raw = tmp_path / "profile.txt"
-    root = "_run_module_as_main (<frozen runpy>:198);serve (app/server.py:1)"
+    root = "_run_module_as_main (<frozen runpy>:198);serve (app/web/server.py:1)"
     raw.write_text(
-        f"{root};stream (/x/app/inference/tgi_client.py:81) 3\n"
-        "stream (/x/app/inference/tgi_client.py:81);parse (json/decoder.py:9) 1\n"
-        "Thread._bootstrap (threading.py:1002);_run (/x/app/store/battle_store.py:117) 4\n",
+        f"{root};stream (/x/app/core/inference/tgi_client.py:81) 3\n"
+        "stream (/x/app/core/inference/tgi_client.py:81);parse (json/decoder.py:9) 1\n"
+        "Thread._bootstrap (threading.py:1002);_run (/x/app/core/store/battle_store.py:117) 4\n",
         encoding="utf-8",
     )
     summary = profile_summary.summarise(raw)

@@ -7,8 +7,8 @@ from collections import Counter
 
 import pytest
 
-from app.matchmaking import choose_variant, new_seed, pick_pairing
-from app.registry import load_registry
+from app.arena.matchmaking import choose_variant, new_seed, pick_pairing
+from app.core.registry import load_registry
 
 
 @pytest.mark.parametrize("code", list(load_registry().languages))

@@ -17,12 +17,12 @@ from tornado.httpserver import HTTPServer
 from tornado.testing import bind_unused_port
 from tornado.web import Application
 
-from app import metrics
-from app.health import CHECKS, ROUTES, readiness
-from app.prometheus import CONTENT_TYPE, Family, Registry, render
-from app.registry import load_registry
-from app.store.battle_store import BattleStore
-from app.store.records import BattleRecord
+from app.core import metrics
+from app.core.prometheus import CONTENT_TYPE, Family, Registry, render
+from app.core.registry import load_registry
+from app.core.store.battle_store import BattleStore
+from app.core.store.records import BattleRecord
+from app.web.health import CHECKS, ROUTES, readiness
 from tgi.supervisor_metrics import supervisor_families
 
 
@@ -239,7 +239,7 @@ async def test_a_hanging_check_fails_readiness_in_bounded_time(
             await asyncio.Event().wait()
             return None
 
-    monkeypatch.setattr("app.health.CHECK_TIMEOUT_S", 0.2)
+    monkeypatch.setattr("app.web.health.CHECK_TIMEOUT_S", 0.2)
     report = await readiness(FakeServices(store, HangingDirectory(), None))  # type: ignore[arg-type]
     assert report["checks"]["engines"] == {
         "ok": False,

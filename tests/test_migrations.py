@@ -7,7 +7,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from app.store.migrations import (
+from app.core.store.migrations import (
     ANALYST_COLUMNS,
     EXTRA_COLUMNS,
     MIGRATIONS,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 from itertools import pairwise
 
-from app.pacing import EqualPace
+from app.arena.pacing import EqualPace
 
 TICK = 0.08  # the session's flush interval
 TOKENS = 40

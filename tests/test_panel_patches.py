@@ -1,4 +1,4 @@
-"""The websocket fixes of `app/panel_patches.py`: the dispatch race replayed step by step
+"""The websocket fixes of `app/web/panel_patches.py`: the dispatch race replayed step by step
 against Panel's own module state (stock Panel strands the message, the fix sends it), and
 TCP_NODELAY set when a page's websocket opens."""
 
@@ -12,7 +12,7 @@ from typing import Any
 import panel.io.document as d
 import pytest
 
-from app import panel_patches
+from app.web import panel_patches
 
 
 class _Doc:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from app.registry import PROMPT_KINDS, RegistryError, load_registry, parse_registry
+from app.core.registry import PROMPT_KINDS, RegistryError, load_registry, parse_registry
 
 EXPECTED_VARIANTS = {
     "isl": ("icelandic", {"tower9b", "opus"}),

@@ -12,9 +12,9 @@ from collections.abc import Callable
 import httpx
 import pytest
 
-from app.engine_status import battle_readiness
-from app.engines import EngineDirectoryError
-from app.remote_engines import RemoteDirectory
+from app.arena.engine_status import battle_readiness
+from app.arena.engines import EngineDirectoryError
+from app.arena.remote_engines import RemoteDirectory
 from tests.conftest import free_port
 from tests.standin import start_standin
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from app.registry import load_registry
+from app.core.registry import load_registry
 from tgi.engine import Engine
 from tgi.leases import LeaseBook
 from tgi.load_history import LoadHistory

@@ -8,8 +8,8 @@ from pathlib import Path
 from click.testing import CliRunner
 
 from app.cli import main
-from app.store.battle_store import BattleStore
-from app.store.records import BattleRecord
+from app.core.store.battle_store import BattleStore
+from app.core.store.records import BattleRecord
 
 NOW = datetime.now(UTC)
 

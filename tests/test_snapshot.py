@@ -16,10 +16,10 @@ import duckdb
 import pytest
 from click.testing import CliRunner
 
-from analytics.snapshot import SnapshotScheduler, request_refresh, wait_for_refresh
 from analytics.synthetic import insert_battles, synthetic_battles
 from app.cli import main
-from app.store import BattleStore
+from app.core.store import BattleStore
+from app.core.store.snapshot import SnapshotScheduler, request_refresh, wait_for_refresh
 from tests.analytics_helpers import REPO, fill_fixture, fixture_battles
 
 
@@ -116,9 +116,9 @@ def test_scheduler_refreshes_on_request_and_on_its_schedule(tmp_path: Path) -> N
 # the snapshot scheduler exactly as `serve_app` does, with no schedule, on demand only.
 APP = """
     import sys, time
-    from app.settings import load_settings
-    from app.store import BattleStore
-    from analytics.snapshot import start_snapshot_scheduler
+    from app.core.settings import load_settings
+    from app.core.store import BattleStore
+    from app.core.store.snapshot import start_snapshot_scheduler
     settings = load_settings(db_path=sys.argv[1])
     settings.analytics.snapshot_interval_s = 0
     settings.analytics.snapshot_request_poll_s = 0.05

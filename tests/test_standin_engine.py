@@ -23,10 +23,10 @@ from huggingface_hub.errors import (
     ValidationError,
 )
 
-from app.registry import load_registry
+from app.core.registry import load_registry
 from tests.standin import REPO_ROOT, Standin, start_standin
-from tgi.standin_faults import FaultSpecError, parse_fault
-from tgi.standin_text import Sampling, bank_for, generate, load_bank, resolve_language, tokenize
+from tgi.standin.faults import FaultSpecError, parse_fault
+from tgi.standin.text import Sampling, bank_for, generate, load_bank, resolve_language, tokenize
 
 SWEDISH = "HPLT/hplt2c_swe_checkpoints"
 FINNISH = "MultiSynt/nemotron-cc-finnish-tower9b"
@@ -419,7 +419,7 @@ async def test_concurrency_limit_overloads_like_tgi() -> None:
 
 def test_bad_fault_spec_is_a_usage_error() -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "tgi.standin_engine", "--model-id", "x", "--port", "1",
+        [sys.executable, "-m", "tgi.standin.engine", "--model-id", "x", "--port", "1",
          "--fault", "explode"],
         cwd=REPO_ROOT, capture_output=True, text=True, timeout=30,
     )  # fmt: skip

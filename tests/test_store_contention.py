@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from app.store.battle_store import WRITER_SWITCH_INTERVAL_S, share_gil_with_writer
+from app.core.store.battle_store import WRITER_SWITCH_INTERVAL_S, share_gil_with_writer
 from benchmark import store_contention
 
 

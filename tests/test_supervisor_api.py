@@ -14,14 +14,14 @@ import httpx
 import pytest
 from tornado.httpserver import HTTPServer
 
-from app.engines import (
+from app.arena.engines import (
     EngineDirectoryError,
     StaticDirectory,
     SupervisorDirectory,
     directory_from_settings,
 )
-from app.remote_engines import RemoteDirectory
-from app.settings import Settings
+from app.arena.remote_engines import RemoteDirectory
+from app.core.settings import Settings
 from tests.conftest import free_port
 from tests.test_supervisor import FakeLauncher, make_supervisor
 from tgi.supervisor import Supervisor
@@ -151,7 +151,7 @@ async def test_supervisor_directory_with_supervisor_down() -> None:
             await directory.acquire(["ms-a"], holder="battle-1")
         assert err.value.kind == "unavailable"
         assert "not reachable" in err.value.voter_message
-        from app.engines import Lease
+        from app.arena.engines import Lease
 
         await directory.release(Lease("abc", {"ms-a": "http://x"}))  # must not raise
         assert await directory.status() is None

@@ -23,7 +23,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from app.settings import Settings
+from app.core.settings import Settings
 from tests.conftest import free_port
 from tgi.engine_runner import Lifecycle
 from tgi.launchers import CommandLauncher, Launcher, StandinLauncher
@@ -408,7 +408,7 @@ case "$1" in
       esac
     done
     echo "$$" > "$FAKE_DOCKER_DIR/$name.pid"
-    exec "$FAKE_PYTHON" -m tgi.standin_engine --model-id "$model" --port "$port" \\
+    exec "$FAKE_PYTHON" -m tgi.standin.engine --model-id "$model" --port "$port" \\
       --startup-delay 0.1 --token-interval 0 ;;
 esac
 """

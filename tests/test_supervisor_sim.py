@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from app.registry import load_registry
+from app.core.registry import load_registry
 from benchmark.supervisor_sim import load_battles, main, percentile
 from tests.conftest import SHARED_LEGACY
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from app.blindness import find_tells, tells_pattern
-from app.rate_limit import BattleLimits, SlidingWindowLimiter
-from app.registry import load_registry
-from app.vote_anomaly import VoteRateTracker
+from app.arena.blindness import find_tells, tells_pattern
+from app.arena.rate_limit import BattleLimits, SlidingWindowLimiter
+from app.arena.vote_anomaly import VoteRateTracker
+from app.core.registry import load_registry
 
 
 class Clock:

@@ -11,16 +11,16 @@ from typing import Any
 
 import pytest
 
-from app.engine_status import Readiness, StatusPoller
-from app.i18n import load_catalogue
-from app.matchmaking import Pairing, VoteCounts
-from app.registry import load_registry
-from app.round_prep import describe_readiness, generate_allowed, watch_round
-from app.session_summary import PastBattle, SessionVotes
-from app.store.battle_store import BattleStore
-from app.store.export import export_columns
-from app.store.records import BattleRecord
-from app.vote_reasons import MAX_COMMENT_CHARS, ReasonsError, clean_comment, clean_tags
+from app.arena.engine_status import Readiness, StatusPoller
+from app.arena.matchmaking import Pairing, VoteCounts
+from app.arena.round_prep import describe_readiness, generate_allowed, watch_round
+from app.arena.session_summary import PastBattle, SessionVotes
+from app.arena.vote_reasons import MAX_COMMENT_CHARS, ReasonsError, clean_comment, clean_tags
+from app.core.i18n import load_catalogue
+from app.core.registry import load_registry
+from app.core.store.battle_store import BattleStore
+from app.core.store.export import export_columns
+from app.core.store.records import BattleRecord
 
 ENG = load_catalogue().translator("eng")
 SWE = load_catalogue().translator("swe")
@@ -169,7 +169,7 @@ async def test_no_status_or_busy_gpus_leave_generate_allowed(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     assert await watch(FakeDirectory([None])) == [(None, True)]
-    monkeypatch.setattr("app.round_prep.REPREFETCH_S", 0.0)
+    monkeypatch.setattr("app.arena.round_prep.REPREFETCH_S", 0.0)
     empty = {"launcher": "standin", "slots": [], "queue": []}
     directory = FakeDirectory([empty, empty, empty, status("ready")], prefetch="busy")
     reports = await watch(directory)

@@ -26,7 +26,7 @@ from typing import Any
 import duckdb
 import httpx
 
-from analytics.snapshot import request_refresh, wait_for_refresh
+from app.core.store.snapshot import request_refresh, wait_for_refresh
 from tests.conftest import free_port
 from tests.standin import REPO_ROOT, Standin, start_standin
 

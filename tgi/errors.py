@@ -1,7 +1,7 @@
 """The errors the supervisor reports; `kind` and `http_status` are a stable API.
 
 The HTTP API answers `{"error": message, "kind": kind}` with `http_status`, and the app
-maps `kind` to what a voter reads (`app/engines.py`).
+maps `kind` to what a voter reads (`app/arena/engines.py`).
 """
 
 from __future__ import annotations

@@ -170,7 +170,7 @@ class SubprocessEngine:
 
 
 class StandinLauncher:
-    """Runs `python -m tgi.standin_engine` as a child process: the demo and CI engine.
+    """Runs `python -m tgi.standin.engine` as a child process: the demo and CI engine.
 
     Its simulated load time is `startup_delay_s` plus `startup_s_per_billion` per billion
     parameters of the model (see `tgi.residency.params_billion`), so bigger models load
@@ -215,7 +215,7 @@ class StandinLauncher:
         return [
             sys.executable,
             "-m",
-            "tgi.standin_engine",
+            "tgi.standin.engine",
             "--model-id",
             model_id,
             "--port",

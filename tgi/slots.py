@@ -20,7 +20,7 @@ SLOT_OF_FAMILY = {"multisynt": 0, "hplt": 1}
 
 def registry_family(model_id: str) -> str:
     """The model's family from the registry; KeyError for a model it does not list."""
-    from app.registry import load_registry
+    from app.core.registry import load_registry
 
     return load_registry().contender(model_id).family
 

@@ -30,6 +30,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
+from app.core.inference.probe import HttpProbe
 from tgi.engine import Engine, EngineState
 from tgi.engine_runner import EngineRunner, Lifecycle, Probe
 from tgi.errors import (
@@ -44,12 +45,11 @@ from tgi.errors import (
 from tgi.launchers import Launcher, port_is_free
 from tgi.leases import Lease, LeaseBook
 from tgi.load_history import LoadHistory
-from tgi.probe import HttpProbe
 from tgi.residency import MemoryModel, choose_victims
 from tgi.slots import SLOT_OF_FAMILY, Slot, free_port, registry_family
 
 if TYPE_CHECKING:
-    from app.settings import Settings
+    from app.core.settings import Settings
 
 log = logging.getLogger("tgi.supervisor")
 

@@ -35,7 +35,7 @@ from typing import Any
 from tornado.httpserver import HTTPServer
 from tornado.web import Application, RequestHandler
 
-from app.settings import Settings, load_settings
+from app.core.settings import Settings, load_settings
 from tgi.engine_runner import Lifecycle
 from tgi.errors import BadRequest, SupervisorError
 from tgi.launchers import CommandLauncher, Launcher, StandinLauncher

@@ -1,7 +1,7 @@
 """The supervisor's `GET /metrics`: engine states, load times, leases, queue, launches.
 
 Read from `Supervisor.status()` at scrape time, so the numbers are the ones `/status`
-shows and nothing is counted twice; the conversion is `app.metrics.engine_families`,
+shows and nothing is counted twice; the conversion is `app.core.metrics.engine_families`,
 which the web app uses for the same families seen from its side. `GET /health` stays the
 supervisor's liveness and readiness check: it answers as soon as the API can take leases.
 """
@@ -12,8 +12,8 @@ from typing import TYPE_CHECKING
 
 from tornado.web import RequestHandler
 
-from app.metrics import engine_families
-from app.prometheus import CONTENT_TYPE, Family, render
+from app.core.metrics import engine_families
+from app.core.prometheus import CONTENT_TYPE, Family, render
 
 if TYPE_CHECKING:
     from tgi.supervisor import Supervisor

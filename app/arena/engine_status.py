@@ -1,0 +1,186 @@
+"""What the voter is told while their battle's models load, from the supervisor's `/status`.
+
+A voter picks a language, not a model: the page must say "Loading the Finnish models,
+about 40 s" and keep `Generate` disabled until both models of the coming battle are
+ready, without ever naming them (the battle is blind). `battle_readiness` turns a
+`/status` document (the supervisor's, or `RemoteDirectory.status()` of the same shape)
+and the battle's model ids into a small `Readiness` value the page renders as it is;
+`StatusPoller` fetches `/status` for every session of the server process at most once
+per interval, and `watch` yields a fresh `Readiness` each interval until the models are
+ready.
+
+The page would: choose the pairing when the language is picked (or a new round starts),
+`await directory.prefetch(pairing.models)`, then
+`async for r in poller.watch(pairing.models, language.name): show(r.message, r.progress);
+generate_button.disabled = not r.ready`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from app.arena.engines import EngineDirectory
+
+State = Literal["ready", "loading", "restarting", "queued", "not_loaded", "failed", "unknown"]
+
+# When the two models of a battle differ, the voter hears about the one that is furthest
+# from ready: a failure first, then waiting in line, then loading.
+_PRIORITY: dict[State, int] = {
+    "failed": 6,
+    "unknown": 5,
+    "queued": 4,
+    "not_loaded": 3,
+    "restarting": 2,
+    "loading": 1,
+    "ready": 0,
+}
+_ENGINE_STATES = {"ready": "ready", "loading": "loading", "restarting": "restarting"}
+
+
+@dataclass(frozen=True)
+class Readiness:
+    """The voter-facing state of one battle's models. `message` never names a model."""
+
+    state: State
+    message: str
+    ready: bool = False  # `Generate` may be enabled
+    progress: float | None = None  # 0..1 while loading
+    eta_s: float | None = None  # seconds until ready, estimated
+    queue_position: int | None = None  # 1 = next in line
+
+
+def about(seconds: float) -> str:
+    """A rounded duration for people: "a few seconds", "about 40 s", "about 3 min"."""
+    if seconds < 8:
+        return "a few seconds"
+    if seconds < 60:
+        return f"about {int(5 * math.ceil(seconds / 5))} s"
+    return f"about {math.ceil(seconds / 60)} min"
+
+
+def battle_readiness(
+    status: Mapping[str, Any] | None, models: Sequence[str], language_name: str
+) -> Readiness:
+    """The state of `models` (a battle's pair) in `status`, worded for `language_name`."""
+    if status is None:
+        return Readiness(
+            "unknown", "The model service is not reachable right now. Please try again shortly."
+        )
+    if status.get("launcher") == "static":
+        return Readiness("ready", f"The {language_name} models are ready.", True, 1.0, 0.0)
+    engines = [e for slot in status.get("slots") or [] for e in slot.get("engines") or []]
+    per_model = [_model_state(status, engines, m) for m in models]
+    state = max((s for s, _, _ in per_model), key=_PRIORITY.__getitem__, default="unknown")
+    progress = min((p for _, p, _ in per_model if p is not None), default=None)
+    etas = [eta for _, _, eta in per_model if eta is not None]
+    eta = max(etas) if etas else None
+    position = _queue_position(status.get("queue") or [], models)
+    if state == "ready":
+        return Readiness("ready", f"The {language_name} models are ready.", True, 1.0, 0.0)
+    if state == "failed":
+        message = (
+            f"A model server for {language_name} failed to start. "
+            "Please try again later, or pick another language."
+        )
+        return Readiness("failed", message)
+    if state == "queued":
+        where = f" (number {position} in line)" if position else ""
+        message = f"Waiting for a free model slot for {language_name}{where}…"
+        return Readiness("queued", message, progress=0.0, queue_position=position)
+    if state == "not_loaded":
+        wait = f": loading takes {about(eta)}" if eta is not None else ""
+        message = f"The {language_name} models are not loaded yet{wait}."
+        return Readiness("not_loaded", message, progress=0.0, eta_s=eta)
+    if state == "restarting":
+        when = f", {about(eta)}" if eta is not None else ""
+        message = f"A model server for {language_name} is restarting{when}…"
+        return Readiness("restarting", message, progress=progress, eta_s=eta)
+    if state == "loading":
+        when = "" if eta is None else f", {about(eta)}" if eta > 0 else ", almost ready"
+        message = f"Loading the {language_name} models{when}…"
+        return Readiness("loading", message, progress=progress, eta_s=eta)
+    return Readiness("unknown", f"Checking the model servers for {language_name}…")
+
+
+def resident_models(status: Mapping[str, Any] | None) -> set[str]:
+    """Models with an engine ready or loading: `loaded` for `app.arena.matchmaking`."""
+    if status is None:
+        return set()
+    return {
+        e["model"]
+        for slot in status.get("slots") or []
+        for e in slot.get("engines") or []
+        if e.get("state") in ("ready", "loading") and "model" in e
+    }
+
+
+def _model_state(
+    status: Mapping[str, Any], engines: Iterable[Mapping[str, Any]], model: str
+) -> tuple[State, float | None, float | None]:
+    """(state, progress, eta) of one model; its best engine counts (replicas, restarts)."""
+    mine = [e for e in engines if e.get("model") == model and e.get("state") != "stopping"]
+    for wanted in ("ready", "loading", "restarting"):
+        found = [e for e in mine if e.get("state") == wanted]
+        if found:
+            best = min(found, key=lambda e: e.get("eta_seconds") or 0.0)
+            return _ENGINE_STATES[wanted], best.get("progress"), best.get("eta_seconds")  # type: ignore[return-value]
+    if any(model in (q.get("models") or []) for q in status.get("queue") or []):
+        return "queued", 0.0, None
+    if mine and all(e.get("state") == "failed" for e in mine):
+        return "failed", None, None
+    if mine:
+        return "unknown", None, None
+    expected = (status.get("expected_load_seconds") or {}).get(model)
+    if expected is None:
+        expected = status.get("typical_load_seconds")
+    return "not_loaded", 0.0, expected
+
+
+def _queue_position(queue: Sequence[Mapping[str, Any]], models: Sequence[str]) -> int | None:
+    for i, entry in enumerate(queue):
+        if set(entry.get("models") or []) & set(models):
+            return int(entry.get("position") or i + 1)
+    return None
+
+
+class StatusPoller:
+    """`/status` for every session of one server process, fetched at most once per
+    `interval_s` however many voters are waiting (keep one in `pn.state.cache`)."""
+
+    def __init__(self, directory: EngineDirectory, interval_s: float = 1.0) -> None:
+        self.directory = directory
+        self.interval_s = interval_s
+        self._status: dict[str, Any] | None = None
+        self._fetched_at: float | None = None
+        self._lock = asyncio.Lock()
+
+    def _fresh(self) -> bool:
+        loop = asyncio.get_running_loop()
+        return self._fetched_at is not None and loop.time() - self._fetched_at < self.interval_s
+
+    async def latest(self) -> dict[str, Any] | None:
+        """The last `/status`, fetched now if older than the interval (None: unavailable)."""
+        if self._fresh():
+            return self._status
+        async with self._lock:  # one fetch in flight; the others wait and reuse it
+            if not self._fresh():
+                self._status = await self.directory.status()
+                self._fetched_at = asyncio.get_running_loop().time()
+        return self._status
+
+    async def readiness(self, models: Sequence[str], language_name: str) -> Readiness:
+        return battle_readiness(await self.latest(), models, language_name)
+
+    async def watch(self, models: Sequence[str], language_name: str) -> AsyncIterator[Readiness]:
+        """A `Readiness` now and after each interval, until the models are ready or failed
+        (the last one yielded says which). Cancel it when the voter moves on."""
+        while True:
+            readiness = await self.readiness(models, language_name)
+            yield readiness
+            if readiness.ready or readiness.state == "failed":
+                return
+            await asyncio.sleep(self.interval_s)

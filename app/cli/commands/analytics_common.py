@@ -1,0 +1,97 @@
+"""What the analytics commands share: settings from the CLI context, and a way to read
+the battle log while the app may be running.
+
+Not imported from `app.cli` (which imports the command modules), to keep the import
+graph one-way.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import click
+import duckdb
+
+from app.core.settings import Settings, load_settings
+from app.core.store.database import StoreError, StoreLockedError, open_database
+from app.core.store.migrations import pending_migrations
+
+log = logging.getLogger(__name__)
+
+DB_OPTION_HELP = "DuckDB battle log (default: ARENA_DB_PATH or data/arena.duckdb)."
+
+
+def settings_from(ctx: click.Context, **overrides: object) -> Settings:
+    """Settings as the main group configured them (`--config`), plus non-None overrides."""
+    config: Path | None = ctx.find_root().obj.get("config") if ctx.find_root().obj else None
+    clean = {k: v for k, v in overrides.items() if v is not None}
+    try:
+        return load_settings(config, **clean)
+    except Exception as exc:  # pydantic's ValidationError names the bad field
+        raise click.ClickException(f"invalid settings: {exc}") from exc
+
+
+def snapshot_path(settings: Settings) -> Path:
+    """Where the app keeps the analysts' snapshot of `settings.db_path`."""
+    from app.core.store.snapshot import snapshot_path_for
+
+    return snapshot_path_for(settings)
+
+
+@contextlib.contextmanager
+def read_battle_log(settings: Settings) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A read-only connection on the battle log, or on its snapshot while the app runs.
+
+    DuckDB lets no other process open a file that the app has open for writing, so a
+    read command falls back to the snapshot the app refreshes, and says how old it is.
+    """
+    db = settings.db_path
+    if not db.is_file():
+        raise click.ClickException(f"No battle log at {db}. Pass the right file with --db.")
+    try:
+        con = open_database(db, read_only=True)
+    except StoreLockedError as exc:
+        snap = snapshot_path(settings)
+        if not snap.is_file():
+            raise click.ClickException(
+                f"{exc} No snapshot at {snap} either: run `oellm-arena snapshot` to ask the "
+                "running app for one."
+            ) from exc
+        age = datetime.now(UTC) - datetime.fromtimestamp(snap.stat().st_mtime, UTC)
+        click.echo(
+            f"The app has {db} open; reading its snapshot {snap} "
+            f"({int(age.total_seconds())} s old).",
+            err=True,
+        )
+        con = _open_checked(snap)
+    except StoreError as exc:
+        raise click.ClickException(str(exc)) from exc
+    else:
+        _check_schema(con, db)
+    try:
+        yield con
+    finally:
+        con.close()
+
+
+def _open_checked(path: Path) -> duckdb.DuckDBPyConnection:
+    try:
+        con = open_database(path, read_only=True)
+    except StoreError as exc:
+        raise click.ClickException(str(exc)) from exc
+    _check_schema(con, path)
+    return con
+
+
+def _check_schema(con: duckdb.DuckDBPyConnection, path: Path) -> None:
+    pending = pending_migrations(con)
+    if pending:
+        con.close()
+        raise click.ClickException(
+            f"The battle log {path} has an older schema (missing: {', '.join(pending)}). "
+            "Start the arena (or run import-legacy) once to upgrade it, then try again."
+        )

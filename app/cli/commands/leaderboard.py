@@ -1,0 +1,92 @@
+"""`oellm-arena leaderboard`: ratings with intervals, as a table or JSON."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from app.cli.commands.analytics_common import DB_OPTION_HELP, read_battle_log, settings_from
+from app.core.registry import load_registry
+
+
+@click.command("leaderboard")
+@click.option("--language", help="ISO 639-3 code, e.g. swe (default: every language).")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["json", "table"]),
+    default="table",
+    show_default=True,
+    help="Output format.",
+)
+@click.option("--db", type=click.Path(dir_okay=False, path_type=Path), help=DB_OPTION_HELP)
+@click.option(
+    "--by-variant",
+    is_flag=True,
+    help="Rate each translation system (tower9b, tower72b, opus) pooled over languages.",
+)
+@click.option(
+    "--rounds",
+    type=int,
+    help="Bootstrap rounds (default: ARENA_ANALYTICS__BOOTSTRAP_ROUNDS, 1000).",
+)
+@click.option(
+    "--exclude-flag",
+    "exclude_flags",
+    multiple=True,
+    help="Leave out battles with this flag (repeatable; default: identity_tell, vote_burst).",
+)
+@click.option("--include-flagged", is_flag=True, help="Count every voted battle, flagged or not.")
+@click.option(
+    "--source",
+    "sources",
+    type=click.Choice(["arena", "legacy"]),
+    multiple=True,
+    help="Only these sources (repeatable; default: both).",
+)
+@click.option("--seed", type=int, default=0, show_default=True, help="Bootstrap seed.")
+@click.pass_context
+def command(
+    ctx: click.Context,
+    language: str | None,
+    fmt: str,
+    db: Path | None,
+    by_variant: bool,
+    rounds: int | None,
+    exclude_flags: tuple[str, ...],
+    include_flagged: bool,
+    sources: tuple[str, ...],
+    seed: int,
+) -> None:
+    """Print Bradley-Terry ratings with 95% intervals and vote counts per model."""
+    # Imported here: pandas takes a while to load, and `oellm-arena supervisor` never needs it.
+    from analytics.leaderboard import format_table, leaderboard, to_records
+    from analytics.queries import SOURCES, UNTRUSTED_FLAGS, Filters
+
+    if include_flagged:
+        exclude_flags = ()
+    elif not exclude_flags:
+        exclude_flags = UNTRUSTED_FLAGS
+
+    settings = settings_from(ctx, db_path=db)
+    if language:
+        registry = load_registry(settings.registry_path)
+        if language not in registry.languages:
+            known = ", ".join(registry.languages)
+            raise click.BadParameter(f"unknown language {language!r} (known: {known})")
+    with read_battle_log(settings) as con:
+        board = leaderboard(
+            con,
+            language=language,
+            pooled=by_variant,
+            filters=Filters(sources=sources or SOURCES, exclude_flags=exclude_flags),
+            rounds=settings.analytics.bootstrap_rounds if rounds is None else rounds,
+            seed=seed,
+            min_votes=settings.analytics.min_votes,
+        )
+    if fmt == "json":
+        click.echo(json.dumps(to_records(board), ensure_ascii=False, indent=2))
+    else:
+        click.echo(format_table(board))

@@ -1,0 +1,219 @@
+"""The `oellm-arena` command line."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import sys
+from pathlib import Path
+
+import click
+
+from app.core.settings import Settings, load_settings
+
+log = logging.getLogger("oellm_arena")
+
+
+def _setup_logging(verbose: bool) -> None:
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    for noisy in ("bokeh", "tornado.access", "httpx", "httpcore"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def _settings(ctx: click.Context, **overrides: object) -> Settings:
+    config: Path | None = ctx.obj.get("config") if ctx.obj else None
+    clean = {k: v for k, v in overrides.items() if v is not None}
+    try:
+        return load_settings(config, **clean)
+    except Exception as exc:  # pydantic's ValidationError names the bad field
+        raise click.ClickException(f"invalid settings: {exc}") from exc
+
+
+@click.group()
+@click.option(
+    "--config",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="TOML settings file (the environment, ARENA_*, overrides it).",
+)
+@click.option("-v", "--verbose", is_flag=True, help="Debug logging.")
+@click.version_option(package_name="oellm-arena")
+@click.pass_context
+def main(ctx: click.Context, config: Path | None, verbose: bool) -> None:
+    """OELLM Arena: blind fluency battles between open European language models."""
+    ctx.ensure_object(dict)
+    ctx.obj["config"] = config
+    _setup_logging(verbose)
+
+
+def _web_options(fn):  # type: ignore[no-untyped-def]
+    fn = click.option(
+        "--db",
+        type=click.Path(dir_okay=False, path_type=Path),
+        help="DuckDB battle log (default: ARENA_DB_PATH or data/arena.duckdb).",
+    )(fn)
+    fn = click.option(
+        "--allow-websocket-origin",
+        multiple=True,
+        help="Public host[:port] the browser connects from (behind a proxy).",
+    )(fn)
+    fn = click.option("--prefix", default="", help="URL sub-path, e.g. /oellmarena.")(fn)
+    fn = click.option("--host", default="127.0.0.1", show_default=True, help="Listen address.")(fn)
+    fn = click.option("--port", default=5006, show_default=True, help="Web app port.")(fn)
+    return fn
+
+
+def _open_store(settings: Settings):  # type: ignore[no-untyped-def]
+    from app.core.store.battle_store import BattleStore, StoreError
+
+    try:
+        return BattleStore(settings.db_path)
+    except StoreError as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+def _run_web(
+    settings: Settings, host: str, port: int, prefix: str, origins: tuple[str, ...]
+) -> None:
+    from app.core.store.retention import apply_retention
+    from app.web.server import ConfigError, ServeOptions, build_services, serve_app
+
+    store = _open_store(settings)
+    try:
+        trust = settings.trust
+        log.info(store.submit_write(lambda con: apply_retention(con, trust)).result().describe())
+        try:
+            services = build_services(settings, store)
+        except ConfigError as exc:
+            raise click.ClickException(str(exc)) from exc
+        options = ServeOptions(host=host, port=port, prefix=prefix, allow_websocket_origin=origins)
+
+        def ready(url: str) -> None:
+            click.echo(f"OELLM Arena is running: {url}  (Ctrl-C to stop)", err=True)
+            click.echo(f"Battle log: {settings.db_path.resolve()}", err=True)
+
+        serve_app(services, options, on_ready=ready)
+    finally:
+        store.close()
+
+
+@main.command()
+@_web_options
+@click.option(
+    "--supervisor-port",
+    type=int,
+    help="Fix the supervisor's port (default: ARENA_SUPERVISOR__PORT if free, else any).",
+)
+@click.pass_context
+def demo(
+    ctx: click.Context,
+    port: int,
+    host: str,
+    prefix: str,
+    allow_websocket_origin: tuple[str, ...],
+    db: Path | None,
+    supervisor_port: int | None,
+) -> None:
+    """Run the whole arena locally: supervisor, stand-in engines and the web app."""
+    from app.cli.supervisor_process import SupervisorProcess
+
+    settings = _settings(ctx, db_path=db, demo=True)
+    if supervisor_port:
+        settings.supervisor.port = supervisor_port
+    store = _open_store(settings)  # fail on a locked or corrupt DB before spawning anything
+    store.close()
+    with contextlib.ExitStack() as stack:
+        try:
+            supervisor = stack.enter_context(SupervisorProcess(settings))
+        except RuntimeError as exc:  # port taken, or the supervisor would not start
+            raise click.ClickException(f"cannot start the supervisor: {exc}") from exc
+        settings.supervisor.url = supervisor.url
+        _run_web(settings, host, port, prefix, allow_websocket_origin)
+
+
+@main.command()
+@_web_options
+@click.option("--supervisor-url", help="Supervisor base URL (default: ARENA_SUPERVISOR__URL).")
+@click.pass_context
+def serve(
+    ctx: click.Context,
+    port: int,
+    host: str,
+    prefix: str,
+    allow_websocket_origin: tuple[str, ...],
+    db: Path | None,
+    supervisor_url: str | None,
+) -> None:
+    """Run the web app against a running supervisor or static engine endpoints."""
+    settings = _settings(ctx, db_path=db)
+    if supervisor_url:
+        settings.supervisor.url = supervisor_url
+    _run_web(settings, host, port, prefix, allow_websocket_origin)
+
+
+@main.command()
+@click.option("--host", default=None, help="Listen address (default: ARENA_SUPERVISOR__HOST).")
+@click.option("--port", type=int, default=None, help="Port (default: ARENA_SUPERVISOR__PORT).")
+@click.pass_context
+def supervisor(ctx: click.Context, host: str | None, port: int | None) -> None:
+    """Run the supervisor: launches inference engines on the GPUs and leases them to the app."""
+    from tgi.supervisor import run_supervisor
+
+    settings = _settings(ctx)
+    if host:
+        settings.supervisor.host = host
+    if port:
+        settings.supervisor.port = port
+    sys.exit(run_supervisor(settings))
+
+
+@main.command()
+@click.option(
+    "--format", "fmt", type=click.Choice(["csv", "parquet"]), required=True, help="Output format."
+)
+@click.option(
+    "--out", type=click.Path(dir_okay=False, path_type=Path), required=True, help="File to write."
+)
+@click.option(
+    "--db",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="DuckDB battle log (default: ARENA_DB_PATH).",
+)
+@click.option("--include-private", is_flag=True, help="Also export the salted session hashes.")
+@click.pass_context
+def export(ctx: click.Context, fmt: str, out: Path, db: Path | None, include_private: bool) -> None:
+    """Export the battle log to CSV or Parquet."""
+    from app.core.store.battle_store import StoreError
+    from app.core.store.export import export_battles
+
+    settings = _settings(ctx, db_path=db)
+    try:
+        n = export_battles(settings.db_path, out, fmt, include_private=include_private)  # type: ignore[arg-type]
+    except StoreError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"Exported {n} battles to {out}")
+
+
+# Commands that live in their own module (app/cli/commands/<name>.py, a click command named
+# `command`), registered here so each capability owns its file.
+COMMAND_MODULES: list[str] = [
+    "import_legacy",
+    "leaderboard",
+    "snapshot",
+    "retention",
+    "benchmark",
+    "loadtest",
+]
+
+
+def _register_commands() -> None:
+    import importlib
+
+    for module_name in COMMAND_MODULES:
+        main.add_command(importlib.import_module(f"app.cli.commands.{module_name}").command)
+
+
+_register_commands()

@@ -1,0 +1,401 @@
+"""The battle log as the app sees it: every write through one thread, reads on the side.
+
+DuckDB allows one writing process and is happiest with one writing connection, while the
+Panel server has many sessions voting at once. So, as in datasette's `database.py`, one
+dedicated thread owns the connection and takes write jobs from a queue; callers get a
+`concurrent.futures.Future` (or await it), and it resolves only after DuckDB has committed,
+so a voter who sees "vote recorded" has a vote that survives the process being killed.
+Serialising writes also makes "first vote wins" trivially exact. Reads open short-lived
+cursors (separate DuckDB connections on the same database) so they never wait on the queue.
+
+The writer thread shares the GIL with the server's event loop. DuckDB releases the GIL
+while it works, so every call takes it back, and a thread waiting for the GIL gets it only
+when the holder lets go or after `sys.getswitchinterval()` (5 ms by default). With a busy
+event loop, a battle's insert and vote (a few dozen such hand-overs) took ~118 ms
+instead of 7 ms, and the writer carried only ~8.5 battles a second: the battle log sat on
+the voters' critical path (the vote buttons wait for the battle's row). The server
+therefore shortens the interval (`share_gil_with_writer`): ~33 ms per battle under the
+same contention (`uv run python -m benchmark.store_contention`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import contextlib
+import logging
+import os
+import queue
+import secrets
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterable
+from concurrent.futures import Future
+from dataclasses import astuple, fields
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Self, TypeVar
+
+import duckdb
+
+from app.core.store.database import StoreClosedError, StoreError, StoreLockedError, open_database
+from app.core.store.migrations import migrate
+from app.core.store.records import WINNERS, BattleRecord, VoteOutcome, VoteRefusal, Winner
+
+T = TypeVar("T")
+WriteFn = Callable[[duckdb.DuckDBPyConnection], T]
+
+_COLUMNS = tuple(f.name for f in fields(BattleRecord))
+_INSERT_SQL = (
+    f"INSERT INTO battles ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' for _ in _COLUMNS)})"
+)
+
+# Two stores on one file in one process would be two writers; DuckDB would allow it
+# (one shared instance) but the single-writer guarantee would be gone.
+_open_paths: set[str] = set()
+_open_paths_lock = threading.Lock()
+log = logging.getLogger(__name__)
+
+
+class BattleStore:
+    """The DuckDB battle log at `path`, created and migrated on open.
+
+    Use it as a context manager or call `close()`; an open store is also closed at
+    interpreter exit, after the writes already queued have been committed.
+    """
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path)
+        self._key = os.path.realpath(self.path)
+        with _open_paths_lock:
+            if self._key in _open_paths:
+                raise StoreLockedError(
+                    f"This process already has a BattleStore open on {self.path}; share "
+                    "that one, since all writes must go through a single writer."
+                )
+            _open_paths.add(self._key)
+        self._queue: queue.SimpleQueue[tuple[WriteFn[Any], Future[Any]] | None] = (
+            queue.SimpleQueue()
+        )
+        self._lock = threading.Lock()
+        self._closed = False
+        self._reader_root: duckdb.DuckDBPyConnection | None = None
+        self._reading: set[duckdb.DuckDBPyConnection] = set()  # cursors of running reads
+        self._reads_done = threading.Condition(self._lock)
+        self._snapshot_lock = threading.Lock()
+        started: Future[None] = Future()
+        self._thread = threading.Thread(
+            target=self._run, args=(started,), name=f"battle-store:{self.path.name}", daemon=True
+        )
+        self._thread.start()
+        try:
+            started.result()
+        except BaseException:
+            self._thread.join()
+            with _open_paths_lock:
+                _open_paths.discard(self._key)
+            raise
+        atexit.register(self.close)
+
+    # -- the writer thread -------------------------------------------------------------
+
+    def _run(self, started: Future[None]) -> None:
+        try:
+            con, reader_root = self._open()
+        except BaseException as exc:  # the constructor re-raises it; never leave it waiting
+            started.set_exception(exc)
+            return
+        self._reader_root = reader_root
+        started.set_result(None)
+        try:
+            while (job := self._queue.get()) is not None:
+                fn, future = job
+                if not future.set_running_or_notify_cancel():
+                    continue
+                try:
+                    future.set_result(fn(con))
+                except Exception as exc:
+                    future.set_exception(exc)
+        finally:
+            try:
+                self._stop_reads()
+                reader_root.close()
+            except duckdb.Error as exc:  # a read that would not stop: the file still closes
+                log.warning("closing %s with a read still running: %s", self.path, exc)
+            finally:
+                con.close()
+
+    def _stop_reads(self, timeout_s: float = 10.0) -> None:
+        """Interrupt the reads still running (a leaderboard refresh, a snapshot) and wait
+        for them to let go, so that the file is closed cleanly at shutdown."""
+        deadline = time.monotonic() + timeout_s
+        with self._lock:
+            # Again and again: a query that began just after an interrupt would run on.
+            while self._reading and (left := deadline - time.monotonic()) > 0:
+                for cursor in self._reading:
+                    with contextlib.suppress(duckdb.Error):
+                        cursor.interrupt()
+                self._reads_done.wait(min(left, 0.05))
+
+    def _open(self) -> tuple[duckdb.DuckDBPyConnection, duckdb.DuckDBPyConnection]:
+        con = open_database(self.path)
+        try:
+            migrate(con)
+            return con, con.cursor()
+        except duckdb.Error as exc:
+            con.close()
+            raise StoreError(
+                f"Could not bring the schema of {self.path} up to date: {exc}. The failed "
+                "step was rolled back; check that the file is an arena battle log."
+            ) from exc
+        except BaseException:
+            con.close()
+            raise
+
+    # -- writes --------------------------------------------------------------------------
+
+    def submit_write(self, fn: WriteFn[T]) -> Future[T]:
+        """Queue `fn(connection)` for the writer thread; the future holds its result.
+
+        `fn` runs alone on the writing connection. A single statement commits on its own;
+        for several, `fn` must wrap them in `begin()`/`commit()` and roll back on error.
+        """
+        future: Future[T] = Future()
+        with self._lock:
+            if self._closed:
+                raise StoreClosedError(f"the battle store for {self.path} is closed")
+            self._queue.put((fn, future))
+        return future
+
+    async def write(self, fn: WriteFn[T]) -> T:
+        """`submit_write`, awaited. Cancelling the awaiting task does not cancel the write:
+        a battle that happened is logged even if the voter's session has gone."""
+        return await asyncio.shield(asyncio.wrap_future(self.submit_write(fn)))
+
+    def record_battle_sync(self, record: BattleRecord) -> None:
+        self.submit_write(lambda con: _insert(con, [record])).result()
+
+    async def record_battle(self, record: BattleRecord) -> None:
+        """Insert one battle (completed or failed); returns once it is committed."""
+        await self.write(lambda con: _insert(con, [record]))
+
+    def record_battles_sync(self, records: Iterable[BattleRecord]) -> int:
+        """Insert many battles in one transaction (all or none); returns how many."""
+        batch = list(records)
+        return self.submit_write(lambda con: _insert(con, batch)).result()
+
+    def record_vote_sync(self, battle_id: str, winner: Winner) -> VoteOutcome:
+        _check_winner(winner)
+        return self.submit_write(lambda con: _vote(con, battle_id, winner)).result()
+
+    async def record_vote(self, battle_id: str, winner: Winner) -> VoteOutcome:
+        """Record the first vote on a completed battle; any later vote is refused."""
+        _check_winner(winner)
+        return await self.write(lambda con: _vote(con, battle_id, winner))
+
+    async def record_reasons(
+        self, battle_id: str, tags_a: list[str], tags_b: list[str], comment: str | None
+    ) -> bool:
+        """Store a voter's reasons on a voted battle (a later call replaces them); False if
+        the battle has no vote. Validation is the caller's (`app.arena.vote_reasons`)."""
+        return await self.write(lambda con: _reasons(con, battle_id, tags_a, tags_b, comment))
+
+    async def add_flag(self, battle_id: str, flag: str) -> None:
+        """Mark a battle (e.g. `vote_burst`); a flag is stored once however often added."""
+        await self.write(
+            lambda con: con.execute(
+                "UPDATE battles SET flags = list_distinct(list_append(coalesce(flags, []), ?)) "
+                "WHERE battle_id = ?",
+                [flag, battle_id],
+            )
+        )
+
+    def read(self, fn: Callable[[duckdb.DuckDBPyConnection], T]) -> T:
+        """Run `fn` on a fresh cursor of its own (sees every committed write); blocking."""
+        with self._lock:
+            if self._closed or self._reader_root is None:
+                raise StoreClosedError(f"the battle store for {self.path} is closed")
+            cursor = self._reader_root.cursor()
+            self._reading.add(cursor)
+        try:
+            return fn(cursor)
+        finally:
+            cursor.close()
+            with self._lock:
+                self._reading.discard(cursor)
+                self._reads_done.notify_all()
+
+    def get_battle(self, battle_id: str) -> dict[str, Any] | None:
+        def fetch(cur: duckdb.DuckDBPyConnection) -> dict[str, Any] | None:
+            cur.execute("SELECT * FROM battles WHERE battle_id = ?", [battle_id])
+            row = cur.fetchone()
+            if row is None:
+                return None
+            return dict(zip([d[0] for d in cur.description], row, strict=True))
+
+        return self.read(fetch)
+
+    def votes_per_model(self) -> dict[str, int]:
+        """Votes per model over every voted, completed battle (both sides counted): what
+        matchmaking balances. One grouped scan; callers cache it."""
+
+        def fetch(cur: duckdb.DuckDBPyConnection) -> dict[str, int]:
+            rows = cur.execute(
+                "SELECT model, count(*) FROM ("
+                " SELECT model_a AS model FROM battles"
+                "  WHERE winner IS NOT NULL AND status = 'completed'"
+                " UNION ALL"
+                " SELECT model_b FROM battles WHERE winner IS NOT NULL AND status = 'completed'"
+                ") GROUP BY model"
+            ).fetchall()
+            return {str(model): int(n) for model, n in rows}
+
+        return self.read(fetch)
+
+    def count(self) -> int:
+        row = self.read(lambda cur: cur.execute("SELECT count(*) FROM battles").fetchone())
+        return int(row[0]) if row else 0
+
+    # -- analysts' snapshot ------------------------------------------------------------
+
+    def snapshot(self, path: str | os.PathLike[str]) -> int:
+        """Write a consistent copy of the whole log to `path`; return its battle count.
+
+        Analysts cannot open the live file while the app runs (DuckDB allows one process),
+        so they get a copy. It is made in one read transaction, so it is exactly the log
+        as of one commit, while votes go on being written: on a million battles the copy
+        takes seconds, which the writer thread must not spend. (The copy's only writes go
+        to the new file, never to the log.) It is written to a temporary file in the same
+        folder and renamed, so a reader never sees half a file and one that has the old
+        copy open keeps it. Session hashes are blanked, as `export` leaves them out.
+        """
+        with self._snapshot_lock:  # one copy at a time (scheduler, command, page)
+            return self.read(lambda cur: write_snapshot(cur, Path(path)))
+
+    # -- lifecycle -----------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Commit what is queued, stop the writer thread, close the file. Idempotent."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            self._queue.put(None)
+        self._thread.join()
+        atexit.unregister(self.close)
+        with _open_paths_lock:
+            _open_paths.discard(self._key)
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+def write_snapshot(con: duckdb.DuckDBPyConnection, path: Path) -> int:
+    """Copy the database behind `con` to `path` atomically (see `BattleStore.snapshot`)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    token = secrets.token_hex(4)
+    tmp = path.parent / f".{path.name}.{os.getpid()}-{token}.tmp"
+    alias = f"arena_snapshot_{token}"
+    source = con.execute("SELECT current_database()").fetchone()[0]  # type: ignore[index]
+    quoted = str(tmp).replace("'", "''")
+    try:
+        con.execute(f"ATTACH '{quoted}' AS {alias}")
+        try:
+            con.begin()  # one snapshot of the log for the copy and the count
+            con.execute(f'COPY FROM DATABASE "{source}" TO {alias}')
+            con.execute(f"UPDATE {alias}.battles SET session_hash = NULL")
+            row = con.execute(f"SELECT count(*) FROM {alias}.battles").fetchone()
+            con.commit()
+        except BaseException:
+            with contextlib.suppress(duckdb.Error):  # keep the original error
+                con.rollback()
+            raise
+        finally:
+            con.execute(f"DETACH {alias}")
+        os.replace(tmp, path)
+    except BaseException:
+        for leftover in (tmp, tmp.with_name(tmp.name + ".wal")):
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(leftover)
+        raise
+    return int(row[0]) if row else 0
+
+
+WRITER_SWITCH_INTERVAL_S = 0.001
+
+
+def share_gil_with_writer(interval_s: float = WRITER_SWITCH_INTERVAL_S) -> float:
+    """Let the writer thread take the GIL back within `interval_s` of asking (the server
+    calls this once at start; see the module docstring). Returns the previous interval."""
+    previous = sys.getswitchinterval()
+    sys.setswitchinterval(interval_s)
+    return previous
+
+
+def _check_winner(winner: str) -> None:
+    if winner not in WINNERS:
+        raise ValueError(f"winner must be one of {sorted(WINNERS)}, not {winner!r}")
+
+
+def _insert(con: duckdb.DuckDBPyConnection, records: list[BattleRecord]) -> int:
+    if not records:
+        return 0
+    con.begin()
+    try:
+        con.executemany(_INSERT_SQL, [list(astuple(r)) for r in records])
+        con.commit()
+    except duckdb.ConstraintException as exc:
+        con.rollback()
+        ids = ", ".join(r.battle_id for r in records[:3]) + (", ..." if len(records) > 3 else "")
+        raise StoreError(f"battle {ids} not recorded: {exc}") from exc
+    except BaseException:
+        con.rollback()
+        raise
+    return len(records)
+
+
+def _reasons(
+    con: duckdb.DuckDBPyConnection,
+    battle_id: str,
+    tags_a: list[str],
+    tags_b: list[str],
+    comment: str | None,
+) -> bool:
+    row = con.execute(
+        "UPDATE battles SET tags_a = ?, tags_b = ?, comment = ?, reasons_at = now() "
+        "WHERE battle_id = ? AND winner IS NOT NULL RETURNING battle_id",
+        [tags_a, tags_b, comment, battle_id],
+    ).fetchone()
+    return row is not None
+
+
+def _vote(con: duckdb.DuckDBPyConnection, battle_id: str, winner: str) -> VoteOutcome:
+    # The WHERE clause is the exactly-once rule; the writer thread makes it race-free.
+    row = con.execute(
+        "UPDATE battles SET winner = ?, voted_at = now() "
+        "WHERE battle_id = ? AND winner IS NULL AND status = 'completed' "
+        "RETURNING winner, voted_at",
+        [winner, battle_id],
+    ).fetchone()
+    if row is not None:
+        return VoteOutcome(battle_id, accepted=True, winner=row[0], voted_at=row[1])
+    row = con.execute(
+        "SELECT status, winner, voted_at FROM battles WHERE battle_id = ?", [battle_id]
+    ).fetchone()
+    if row is None:
+        return VoteOutcome(battle_id, accepted=False, reason=VoteRefusal.UNKNOWN_BATTLE)
+    status, current, voted_at = row
+    if status != "completed":
+        return VoteOutcome(battle_id, accepted=False, reason=VoteRefusal.BATTLE_FAILED)
+    return VoteOutcome(
+        battle_id, False, winner=current, voted_at=voted_at, reason=VoteRefusal.ALREADY_VOTED
+    )

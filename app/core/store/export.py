@@ -1,0 +1,79 @@
+"""Battle log export for analysts: a CSV or Parquet file written by DuckDB itself.
+
+DuckDB's `COPY ... TO` writes both formats faithfully (quoting, types, time zones) without
+pulling the table through pandas. The export opens the file read-only, so it never
+changes the log, and writes to a temporary name before renaming, so a reader (or a
+cron job that syncs the folder) never sees half a file.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+from pathlib import Path
+from typing import Literal
+
+from app.core.store.database import StoreError, open_database
+from app.core.store.migrations import (
+    ANALYST_COLUMNS,
+    EXTRA_COLUMNS,
+    PRIVATE_COLUMNS,
+    pending_migrations,
+)
+
+ExportFormat = Literal["csv", "parquet"]
+
+_COPY_OPTIONS: dict[str, str] = {"csv": "FORMAT csv, HEADER true", "parquet": "FORMAT parquet"}
+
+
+def export_columns(include_private: bool = False) -> tuple[str, ...]:
+    """The exported columns, in order: analyst columns, then the rest, then private ones."""
+    return ANALYST_COLUMNS + EXTRA_COLUMNS + (PRIVATE_COLUMNS if include_private else ())
+
+
+def export_battles(
+    db_path: str | os.PathLike[str],
+    out: str | os.PathLike[str],
+    fmt: ExportFormat = "csv",
+    *,
+    include_private: bool = False,
+) -> int:
+    """Write every battle, oldest first, to `out` as CSV or Parquet; return the row count.
+
+    `session_hash` is left out unless `include_private` is set. Raises `StoreError` (or
+    `StoreLockedError` while the arena app has the file open) with advice.
+    """
+    if fmt not in _COPY_OPTIONS:
+        raise ValueError(f"format must be one of {sorted(_COPY_OPTIONS)}, not {fmt!r}")
+    db_path, out = Path(db_path), Path(out)
+    if not db_path.is_file():
+        raise StoreError(
+            f"No battle log at {db_path}. Pass the right file with --db or ARENA_DB_PATH."
+        )
+    con = open_database(db_path, read_only=True)
+    try:
+        pending = pending_migrations(con)
+        if pending:
+            raise StoreError(
+                f"The battle log {db_path} has an older schema (missing: {', '.join(pending)}). "
+                "Start the arena (or open it with BattleStore) once to upgrade it, then export."
+            )
+        columns = ", ".join(f'"{c}"' for c in export_columns(include_private))
+        out.parent.mkdir(parents=True, exist_ok=True)
+        # Same folder, so the rename is atomic; DuckDB creates it with the usual umask.
+        tmp_name = str(out.parent / f".{out.name}.{os.getpid()}-{secrets.token_hex(4)}.tmp")
+        try:
+            row = con.execute(
+                f"COPY (SELECT {columns} FROM battles ORDER BY created_at, battle_id) "
+                f"TO $path ({_COPY_OPTIONS[fmt]})",
+                {"path": tmp_name},
+            ).fetchone()
+            os.replace(tmp_name, out)
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp_name)
+            raise
+    finally:
+        con.close()
+    return int(row[0]) if row else 0

@@ -1,0 +1,133 @@
+"""What every page shares: the interface language, the page's navigation, focus styles,
+and a small script for the document's `lang` and keyboard shortcuts.
+
+The interface language of a new page comes from `?ui=` or the browser's `Accept-Language`
+(`app.core.i18n.negotiate`); each page has a selector to switch it, and links between pages
+carry the choice along.
+"""
+
+from __future__ import annotations
+
+import html
+
+import panel as pn
+import param
+from panel.custom import JSComponent
+
+from app.core.i18n import Catalogue, Translator, negotiate
+
+# Every control shows where the keyboard is: a thick outline, never colour alone.
+FOCUS_CSS = """
+:focus-visible, .bk-btn:focus-visible, select:focus-visible, textarea:focus-visible,
+input:focus-visible { outline: 3px solid #1a4fd6 !important; outline-offset: 2px; }
+"""
+
+NAV_CSS = """
+nav.arena-nav { display: flex; flex-wrap: wrap; gap: 0.2em 1.2em; font-size: 1rem; }
+nav.arena-nav a { color: #1a4fd6; text-decoration: underline; padding: 0.15em 0; }
+nav.arena-nav a[aria-current="page"] { color: #111; font-weight: 600; text-decoration: none; }
+a:focus-visible { outline: 3px solid #1a4fd6; outline-offset: 2px; }
+"""
+
+PAGES = ("arena", "leaderboard", "about")
+
+
+def request_interface(catalogue: Catalogue) -> str:
+    """The interface language asked for by this page request (`?ui=`, then the browser)."""
+    accept = requested = None
+    doc = pn.state.curdoc
+    request = doc.session_context.request if doc and doc.session_context else None
+    if request is not None:
+        headers = getattr(request, "headers", None) or {}
+        accept = headers.get("Accept-Language")
+    ui = pn.state.session_args.get("ui") if doc else None
+    if ui:
+        requested = ui[0].decode("utf-8", "replace") if isinstance(ui[0], bytes) else str(ui[0])
+    return negotiate(accept, requested, catalogue)
+
+
+def interface_selector(catalogue: Catalogue, code: str) -> pn.widgets.Select:
+    """The interface switch: each language under its own name, so anyone finds theirs."""
+    t = catalogue.translator(code)
+    return pn.widgets.Select(
+        name=t("interface_label"),
+        options={lang.native: c for c, lang in catalogue.languages.items()},
+        value=code,
+        width=200,
+        stylesheets=[FOCUS_CSS],
+        css_classes=["arena-interface"],
+    )
+
+
+def nav_html(t: Translator, current: str) -> str:
+    """Links to the three pages, relative (so a URL prefix needs nothing), keeping `?ui=`."""
+    links = []
+    for page in PAGES:
+        here = ' aria-current="page"' if page == current else ""
+        links.append(
+            f'<a href="{page}?ui={html.escape(t.code)}"{here}>{html.escape(t(f"nav_{page}"))}</a>'
+        )
+    label = html.escape(t("nav_label"))
+    return f'<nav class="arena-nav" aria-label="{label}">{"".join(links)}</nav>'
+
+
+def nav_pane(t: Translator, current: str) -> pn.pane.HTML:
+    return pn.pane.HTML(nav_html(t, current), stylesheets=[NAV_CSS], margin=(5, 10))
+
+
+class PageScript(JSComponent):
+    """Sets the document's `lang` (screen readers pronounce the page by it) and, where
+    `shortcuts` maps keys to the CSS class of a button, clicks that button on the key.
+
+    The script only clicks: a disabled button (no vote possible) ignores the key, and the
+    server's rules stay the only rules. Keys typed into a text field, or with a modifier,
+    are never taken."""
+
+    lang = param.String(default="en")
+    shortcuts = param.Dict(default={})
+
+    _esm = """
+    export function render({ model }) {
+      const setLang = () => { document.documentElement.lang = model.lang; };
+      setLang();
+      model.on('lang', setLang);
+      window.__arenaShortcuts = model.shortcuts;
+      model.on('shortcuts', () => { window.__arenaShortcuts = model.shortcuts; });
+      if (!window.__arenaKeysBound) {
+        window.__arenaKeysBound = true;
+        const find = (root, cls) => {
+          for (const el of root.querySelectorAll('*')) {
+            if (el.classList && el.classList.contains(cls)) return el;
+            if (el.shadowRoot) { const hit = find(el.shadowRoot, cls); if (hit) return hit; }
+          }
+          return null;
+        };
+        document.addEventListener('keydown', (ev) => {
+          if (ev.ctrlKey || ev.metaKey || ev.altKey || ev.repeat || ev.isComposing) return;
+          const target = ev.composedPath()[0];
+          if (target && (target.isContentEditable ||
+              ['INPUT', 'TEXTAREA', 'SELECT'].includes(target.tagName))) return;
+          const cls = (window.__arenaShortcuts || {})[ev.key.toLowerCase()];
+          if (!cls) return;
+          const host = find(document, cls);
+          const button = host && (host.shadowRoot || host).querySelector('button');
+          if (button && !button.disabled) { ev.preventDefault(); button.click(); }
+        });
+      }
+      const el = document.createElement('span');
+      el.hidden = true;
+      return el;
+    }
+    """
+
+
+def page_header(title: pn.viewable.Viewable, interface: pn.viewable.Viewable) -> pn.FlexBox:
+    """The title with the interface-language selector beside it (wrapping on phones)."""
+    return pn.FlexBox(
+        title,
+        pn.Column(interface, margin=(5, 0)),
+        flex_wrap="wrap",
+        justify_content="space-between",
+        align_items="center",
+        sizing_mode="stretch_width",
+    )

@@ -1,0 +1,145 @@
+"""The web app process: shared services built once, one arena page per browser session."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import signal
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import panel as pn
+from pydantic import SecretStr
+
+from app.arena.engines import EngineDirectory, directory_from_settings
+from app.arena.session import ArenaServices, battle_limits
+from app.core.inference.factory import make_client
+from app.core.registry import load_registry
+from app.core.settings import Settings
+from app.core.store.battle_store import BattleStore, share_gil_with_writer
+from app.core.store.snapshot import start_snapshot_scheduler
+from app.web import health, panel_patches
+from app.web.gc_policy import THRESHOLDS, tune_gc
+from app.web.pages.about import build_about_page
+from app.web.pages.arena import build_arena_page
+from app.web.pages.leaderboard import build_leaderboard_page
+
+log = logging.getLogger(__name__)
+
+
+PageBuilder = Callable[[ArenaServices, str], pn.viewable.Viewable]
+
+# The web pages, by route (relative to the server root or its --prefix).
+PAGES: dict[str, PageBuilder] = {
+    "arena": build_arena_page,
+    "leaderboard": build_leaderboard_page,
+    "about": build_about_page,
+}
+
+
+# Plain HTTP routes beside the pages (health, metrics, ...): (pattern, handler class,
+# init kwargs); each handler receives `services` among its kwargs.
+ExtraRoute = tuple[str, type, dict]
+EXTRA_ROUTES: list[Callable[[ArenaServices], ExtraRoute]] = [*health.ROUTES]
+
+
+class ConfigError(RuntimeError):
+    """The configuration cannot work; the message says what to set."""
+
+
+@dataclass(frozen=True)
+class ServeOptions:
+    host: str = "127.0.0.1"
+    port: int = 5006
+    prefix: str = ""
+    allow_websocket_origin: tuple[str, ...] = ()
+
+
+def make_directory(settings: Settings) -> EngineDirectory:
+    sup = settings.supervisor
+    if sup.url or sup.remote_endpoints or sup.static_endpoints:
+        return directory_from_settings(settings)
+    raise ConfigError(
+        "no inference engines configured: set ARENA_SUPERVISOR__URL to a running supervisor, "
+        "or ARENA_SUPERVISOR__REMOTE_ENDPOINTS (probed) or ARENA_SUPERVISOR__STATIC_ENDPOINTS "
+        "to a JSON object of model id -> engine URL, "
+        "or run `oellm-arena demo` for stand-in engines"
+    )
+
+
+def build_services(settings: Settings, store: BattleStore) -> ArenaServices:
+    if not settings.session_salt.get_secret_value():
+        # Hashes stay unlinkable across restarts, which is safe but splits sessions.
+        log.warning("ARENA_SESSION_SALT is not set: using a random salt for this process")
+        settings = settings.model_copy(update={"session_salt": SecretStr(secrets.token_hex(16))})
+    engine_settings = settings.engine
+    return ArenaServices(
+        settings=settings,
+        registry=load_registry(settings.registry_path),
+        store=store,
+        directory=make_directory(settings),
+        make_client=lambda url, model_id: make_client(url, model_id, engine_settings),
+        limits=battle_limits(settings.trust),
+    )
+
+
+def _normalise_prefix(prefix: str) -> str:
+    prefix = prefix.strip().strip("/")
+    return f"/{prefix}" if prefix else ""
+
+
+def serve_app(
+    services: ArenaServices,
+    options: ServeOptions,
+    on_ready: Callable[[str], None] | None = None,
+) -> None:
+    """Serve the arena until SIGINT or SIGTERM; blocks."""
+    prefix = _normalise_prefix(options.prefix)
+
+    def page(builder: PageBuilder) -> Callable[[], pn.viewable.Viewable]:
+        def build() -> pn.viewable.Viewable:
+            session_id = pn.state.curdoc.session_context.id if pn.state.curdoc else "none"
+            return builder(services, session_id)
+
+        return build
+
+    origins = list(options.allow_websocket_origin) or [
+        f"{options.host}:{options.port}",
+        f"localhost:{options.port}",
+        f"127.0.0.1:{options.port}",
+    ]
+    # Two Panel/Bokeh websocket fixes found by the load test (see app/web/panel_patches.py).
+    for fix in panel_patches.apply():
+        log.info("panel patch applied: %s", fix)
+    share_gil_with_writer()  # the battle log's writer thread must not wait on a busy loop
+    frozen = tune_gc()  # fewer, shorter collector pauses (app/web/gc_policy.py)
+    log.info("garbage collector: %d start-up objects frozen, thresholds %s", frozen, THRESHOLDS)
+    server = pn.io.server.get_server(
+        {route: page(builder) for route, builder in PAGES.items()},
+        port=options.port,
+        address=options.host,
+        websocket_origin=origins,
+        prefix=prefix,
+        title={route: f"OELLM Arena: {route}" for route in PAGES},
+        show=False,
+        start=False,
+        extra_patterns=[route(services) for route in EXTRA_ROUTES],
+    )
+    loop = server.io_loop
+
+    def stop(signum: int, _frame: object) -> None:
+        log.info("received %s, shutting down", signal.Signals(signum).name)
+        loop.add_callback_from_signal(loop.stop)
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    url = f"http://{options.host}:{options.port}{prefix}/arena"
+    server.start()
+    snapshots = start_snapshot_scheduler(services.store, services.settings)  # analysts' copy
+    if on_ready:
+        on_ready(url)
+    try:
+        loop.start()
+    finally:
+        server.stop()
+        snapshots.stop()
