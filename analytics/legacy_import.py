@@ -1,6 +1,6 @@
 """Import the old Streamlit arena's `arena_results.csv` into the battle log.
 
-What the old log is (see ../shared/data/legacy/README.md, and checked against the data):
+What the old log is (see analytics/data/legacy/README.md, and checked against the data):
 `Model_A_Name` is always the MultiSynt model and `Model_B_Name` the reference; `Swapped`
 says whether A was shown on the right; `Winner_Position` is the side the voter clicked;
 outputs are prompt + continuation.

@@ -59,14 +59,12 @@ from typing import Any
 
 import httpx
 
+from analytics.data import LEGACY_CSV
 from app.arena.matchmaking import choose_variant
 from app.core.registry import Registry, load_registry
 from benchmark.harness import free_port
 from tgi.residency import params_billion
 
-LEGACY_CSV = (
-    Path(__file__).resolve().parents[2] / "shared" / "data" / "legacy" / "arena_results.csv"
-)
 POLICIES = ("naive", "policy")
 
 

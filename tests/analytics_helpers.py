@@ -13,8 +13,6 @@ from app.core.store import BattleRecord, BattleStore
 
 REPO = Path(__file__).resolve().parents[1]
 SAMPLE_CSV = REPO / "tests" / "data" / "legacy_sample.csv"
-LEGACY_CSV = REPO.parent / "shared" / "data" / "legacy" / "arena_results.csv"
-NO_LEGACY_FILE = f"the real legacy log is not at {LEGACY_CSV} (it lives outside the repo)"
 
 
 @dataclass(frozen=True)

@@ -9,8 +9,6 @@ from pathlib import Path
 
 import pytest
 
-SHARED_LEGACY = Path(__file__).resolve().parents[2] / "shared" / "data" / "legacy"
-
 
 def free_port() -> int:
     """A TCP port that is free on 127.0.0.1 right now."""

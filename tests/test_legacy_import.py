@@ -12,8 +12,9 @@ import duckdb
 import pytest
 from click.testing import CliRunner
 
+from analytics.data import LEGACY_CSV
 from app.cli import main
-from tests.analytics_helpers import LEGACY_CSV, NO_LEGACY_FILE, SAMPLE_CSV, legacy_truth
+from tests.analytics_helpers import SAMPLE_CSV, legacy_truth
 
 
 def run_import(csv_path: Path, db: Path, *extra: str) -> tuple[int, str]:
@@ -100,7 +101,6 @@ def test_the_sample_imports_as_counted_independently(tmp_path: Path) -> None:
     check_against_truth(SAMPLE_CSV, tmp_path / "arena.duckdb")
 
 
-@pytest.mark.skipif(not LEGACY_CSV.is_file(), reason=NO_LEGACY_FILE)
 def test_the_real_legacy_file_imports_as_counted_independently(tmp_path: Path) -> None:
     check_against_truth(LEGACY_CSV, tmp_path / "arena.duckdb")
     # The figures behind docs/analytics.md, pinned so a change to the importer shows up.

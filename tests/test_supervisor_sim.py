@@ -8,12 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from analytics.data import LEGACY_CSV as CSV
 from app.core.registry import load_registry
 from benchmark.supervisor_sim import load_battles, main, percentile
-from tests.conftest import SHARED_LEGACY
-
-CSV = SHARED_LEGACY / "arena_results.csv"
-pytestmark = pytest.mark.skipif(not CSV.exists(), reason=f"{CSV} is not there")
 
 
 def test_window_of_the_legacy_log() -> None:
