@@ -34,12 +34,10 @@ import csv
 import hashlib
 import io
 from collections import defaultdict
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
-import duckdb
 
 from app.core.registry import Registry
 from app.core.store.battle_store import BattleStore
@@ -347,29 +345,6 @@ class ImportResult:
         return "\n".join(lines)
 
 
-def insert_new(con: duckdb.DuckDBPyConnection, records: list[BattleRecord]) -> int:
-    """Insert the records whose id is not in the log yet, in one transaction (writer only)."""
-    columns = [f.name for f in fields(BattleRecord)]
-    sql = f"INSERT INTO battles ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
-    con.begin()
-    try:
-        present = {
-            row[0]
-            for row in con.execute(
-                "SELECT battle_id FROM battles WHERE list_contains(?, battle_id)",
-                [[r.battle_id for r in records]],
-            ).fetchall()
-        }
-        new = [r for r in records if r.battle_id not in present]
-        if new:
-            con.executemany(sql, [[getattr(r, c) for c in columns] for r in new])
-        con.commit()
-    except BaseException:
-        con.rollback()
-        raise
-    return len(new)
-
-
 def import_legacy(
     path: Path, store: BattleStore, registry: Registry, tz: str = "UTC", *, dry_run: bool = False
 ) -> ImportResult:
@@ -384,5 +359,5 @@ def import_legacy(
         )
         already = int(present[0]) if present else 0
         return ImportResult(plan, inserted=0, already_present=already)
-    inserted = store.submit_write(lambda con: insert_new(con, plan.records)).result()
+    inserted = store.record_battles_sync(plan.records, only_new=True)
     return ImportResult(plan, inserted=inserted, already_present=len(plan.records) - inserted)

@@ -39,7 +39,6 @@ BASE_RATING = 1000.0
 ELO_SCALE = 400.0 / np.log(10.0)  # rating points per unit of log-strength
 PRIOR_PRECISION = 0.25  # one battle at even odds carries 0.25 units of information
 DEFAULT_ROUNDS = 1000
-OUTCOMES = ("model_a", "model_b", "tie", "both_bad")
 RATING_COLUMNS = [
     "language",
     "model",

@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 
 from analytics.stats import MIN_VOTES, add_win_rates, position_bias
+from app.core.store.records import WINNERS
 
 _OUTCOME_ORDER = ["win", "loss", "tie", "both_bad"]
 # How `votes_by_language` names the outcomes (the charts translate them for the page).
@@ -93,7 +94,7 @@ def win_rates_by_variant(
 def position_bias_by_language(counts: pd.DataFrame, min_votes: int = MIN_VOTES) -> pd.DataFrame:
     """Left-side share of decisive votes per language, plus an `all` row first."""
     winner_n = counts.groupby(["language", "winner"])["n"].sum().unstack(fill_value=0)
-    winner_n = winner_n.reindex(columns=["model_a", "model_b", "tie", "both_bad"], fill_value=0)
+    winner_n = winner_n.reindex(columns=list(WINNERS), fill_value=0)
     rows = []
     groups = [("all", winner_n.sum(axis=0)), *winner_n.iterrows()]
     for language, c in groups:

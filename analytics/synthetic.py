@@ -12,7 +12,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-import duckdb
 import numpy as np
 import pandas as pd
 
@@ -107,14 +106,3 @@ def synthetic_battles(
         }
     )
     return SyntheticLog(frame, truth)
-
-
-def insert_battles(con: duckdb.DuckDBPyConnection, battles: pd.DataFrame) -> int:
-    """Append a synthetic frame to `battles` in one statement (run it on the writer)."""
-    columns = ", ".join(battles.columns)
-    con.register("synthetic_frame", battles)
-    try:
-        con.execute(f"INSERT INTO battles ({columns}) SELECT {columns} FROM synthetic_frame")
-    finally:
-        con.unregister("synthetic_frame")
-    return len(battles)

@@ -33,7 +33,7 @@ from analytics import queries
 from analytics.dashboard import load_dashboard
 from analytics.queries import Filters
 from analytics.ratings import ELO_SCALE, PairTable, language_ratings, pair_table, rate
-from analytics.synthetic import insert_battles, synthetic_battles
+from analytics.synthetic import synthetic_battles
 from app.core.store import BattleStore
 
 RATINGS_TARGET_S = 1.0
@@ -149,7 +149,7 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as tmp, BattleStore(Path(tmp) / "bench.duckdb") as store:
         start = time.perf_counter()
-        store.submit_write(lambda con: insert_battles(con, log.battles)).result()
+        store.append_frame_sync(log.battles)
         print(f"  loaded into DuckDB in {time.perf_counter() - start:.1f} s")
 
         # -- ratings with intervals ------------------------------------------------------

@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 
 from app.arena.battle import Battle
-from app.arena.session import ArenaSession, battle_limits
+from app.arena.services import battle_limits
+from app.arena.session import ArenaSession
 from app.core import metrics
 from app.core.inference.base import GenerationParams
 from app.core.registry import load_registry

@@ -127,6 +127,22 @@ def test_second_vote_is_refused_and_names_the_first(store: BattleStore) -> None:
     assert store.get_battle("b1")["winner"] == "model_a"  # type: ignore[index]
 
 
+def test_a_vote_carries_its_flags_and_a_refused_vote_flags_nothing(store: BattleStore) -> None:
+    store.record_battle_sync(battle(flags=["identity_tell"]))
+    assert store.record_vote_sync("b1", "model_a", ["vote_burst", "vote_burst"]).accepted
+    assert sorted(store.get_battle("b1")["flags"]) == ["identity_tell", "vote_burst"]  # type: ignore[index]
+    store.record_battle_sync(battle("b2"))
+    assert store.record_vote_sync("b2", "tie").accepted
+    assert not store.record_vote_sync("b2", "model_b", ["vote_burst"]).accepted
+    assert store.get_battle("b2")["flags"] == []  # type: ignore[index]
+
+
+def test_legacy_style_import_adds_only_new_battles(store: BattleStore) -> None:
+    store.record_battle_sync(battle("b1", response_a=" kept"))
+    assert store.record_battles_sync([battle("b1"), battle("b2")], only_new=True) == 1
+    assert store.count() == 2 and store.get_battle("b1")["response_a"] == " kept"  # type: ignore[index]
+
+
 def test_vote_on_failed_battle_is_refused(store: BattleStore) -> None:
     store.record_battle_sync(failed_battle())
     outcome = store.record_vote_sync("f1", "model_a")

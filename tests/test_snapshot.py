@@ -16,7 +16,7 @@ import duckdb
 import pytest
 from click.testing import CliRunner
 
-from analytics.synthetic import insert_battles, synthetic_battles
+from analytics.synthetic import synthetic_battles
 from app.cli import main
 from app.core.store import BattleStore
 from app.core.store.snapshot import SnapshotScheduler, request_refresh, wait_for_refresh
@@ -65,7 +65,7 @@ def test_snapshot_is_consistent_while_votes_keep_being_written(tmp_path: Path) -
     done = threading.Event()
     written: list[int] = []
     with BattleStore(tmp_path / "arena.duckdb") as store:
-        store.submit_write(lambda con: insert_battles(con, synthetic_battles(50_000).battles))
+        store.append_frame_sync(synthetic_battles(50_000).battles)
         started = threading.Event()
 
         def keep_writing() -> None:

@@ -69,12 +69,12 @@ def test_battle_limits_check_session_then_address() -> None:
         per_session=SlidingWindowLimiter(2, 60, clock),
         per_address=SlidingWindowLimiter(3, 60, clock),
     )
-    assert limits.check("s1", "ip") is None
-    assert limits.check("s1", "ip") is None
-    assert "wait about 60 s" in (limits.check("s1", "ip") or "")
-    assert limits.check("s2", "ip") is None  # a new session on the same address ...
-    assert limits.check("s3", "ip") is not None  # ... until the address limit
-    assert limits.check("s4", None) is None  # unknown address: session limit only
+    assert limits.wait("s1", "ip") == 0.0
+    assert limits.wait("s1", "ip") == 0.0
+    assert limits.wait("s1", "ip") == pytest.approx(60.0)  # the session's limit
+    assert limits.wait("s2", "ip") == 0.0  # a new session on the same address ...
+    assert limits.wait("s3", "ip") > 0.0  # ... until the address limit
+    assert limits.wait("s4", None) == 0.0  # unknown address: session limit only
 
 
 def test_a_burst_of_same_side_votes_is_an_anomaly() -> None:

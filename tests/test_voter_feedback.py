@@ -73,12 +73,12 @@ def test_a_summary_every_five_votes_by_family() -> None:
 
 
 def test_generate_is_allowed_when_ready_or_when_waiting_cannot_help() -> None:
-    loading = Readiness("loading", "", progress=0.3, eta_s=20)
+    loading = Readiness("loading", progress=0.3, eta_s=20)
     assert not generate_allowed(loading, {"m": "launched"})
-    assert generate_allowed(Readiness("ready", "", True), None)
-    assert generate_allowed(Readiness("failed", ""), None)
+    assert generate_allowed(Readiness("ready", True), None)
+    assert generate_allowed(Readiness("failed"), None)
     assert generate_allowed(None, None)  # no status: let the battle try and say
-    not_loaded = Readiness("not_loaded", "", eta_s=40)
+    not_loaded = Readiness("not_loaded", eta_s=40)
     assert not generate_allowed(not_loaded, {"a": "launched", "b": "ready"})
     assert generate_allowed(not_loaded, {"a": "busy", "b": "ready"})  # join the queue
 
@@ -87,26 +87,26 @@ def test_generate_is_allowed_when_ready_or_when_waiting_cannot_help() -> None:
     ("readiness", "allowed", "english", "swedish"),
     [
         (
-            Readiness("loading", "", progress=0.5, eta_s=37),
+            Readiness("loading", progress=0.5, eta_s=37),
             False,
             "Loading the Finnish models, about 40 s…",
             "Finska: modellerna laddas, cirka 40 s…",
         ),
         (
-            Readiness("loading", "", progress=0.99, eta_s=0),
+            Readiness("loading", progress=0.99, eta_s=0),
             False,
             "Loading the Finnish models, almost ready…",
             "Finska: modellerna laddas, snart klart…",
         ),
         (
-            Readiness("queued", "", queue_position=2),
+            Readiness("queued", queue_position=2),
             False,
             "Waiting for a free model slot for Finnish (number 2 in line)…",
             "Finska: väntar på en ledig modellplats (nummer 2 i kön)…",
         ),
-        (Readiness("ready", "", True), True, "The Finnish models are ready.", None),
-        (Readiness("not_loaded", ""), True, "The model servers are busy", None),
-        (Readiness("failed", ""), True, "failed to start", None),
+        (Readiness("ready", True), True, "The Finnish models are ready.", None),
+        (Readiness("not_loaded"), True, "The model servers are busy", None),
+        (Readiness("failed"), True, "failed to start", None),
         (None, True, "", ""),
     ],
 )
@@ -145,9 +145,7 @@ async def watch(directory: FakeDirectory) -> list[tuple[str | None, bool]]:
     reports: list[tuple[str | None, bool]] = []
     poller = StatusPoller(directory, interval_s=0.001)  # type: ignore[arg-type]
     await asyncio.wait_for(
-        watch_round(
-            PAIR, "Finnish", directory, poller, lambda r, ok: reports.append((r and r.state, ok))
-        ),  # type: ignore[arg-type]
+        watch_round(PAIR, directory, poller, lambda r, ok: reports.append((r and r.state, ok))),  # type: ignore[arg-type]
         timeout=5,
     )
     return reports

@@ -86,8 +86,7 @@ class BattleOutcome:
     error: str | None = None  # for the log: "a: overloaded: ..." / "cancelled: ..."
     lease_ms: float | None = None  # how long the battle waited for its models
     flags: list[str] = field(default_factory=list)  # e.g. identity_tell: not blind
-    voter_message: str | None = None  # for the page, when failed (English)
-    voter_key: str | None = None  # the same message's key in the UI catalogue (app/core/i18n.py)
+    voter_key: str | None = None  # when failed: the voter's message in the UI catalogue
 
     @property
     def votable(self) -> bool:
@@ -259,13 +258,11 @@ async def run_battle(
         _flag_tells(outcome)
     except EngineDirectoryError as exc:
         outcome.error = f"engines: {exc}"
-        outcome.voter_message = exc.voter_message
         outcome.voter_key = f"err_directory_{exc.kind}"
         log.warning("battle %s: models unavailable: %s", battle.battle_id, exc)
     except EngineError as exc:
         side = "a" if results["a"].error is exc else "b"
         outcome.error = f"{side}: {exc}"
-        outcome.voter_message = exc.voter_message
         outcome.voter_key = f"err_engine_{exc.kind}"
         log.warning("battle %s: side %s failed: %s", battle.battle_id, side, exc)
     except asyncio.CancelledError:
@@ -275,7 +272,6 @@ async def run_battle(
         raise
     except Exception as exc:  # a bug of ours: still log the battle, never lose it
         outcome.error = f"internal: {type(exc).__name__}: {exc}"
-        outcome.voter_message = "Something went wrong on our side. Please try again."
         outcome.voter_key = "err_internal"
         log.exception("battle %s: unexpected error", battle.battle_id)
     await asyncio.shield(_finish(outcome, directory, lease, store))

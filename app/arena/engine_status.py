@@ -1,25 +1,18 @@
-"""What the voter is told while their battle's models load, from the supervisor's `/status`.
+"""The state of a battle's models, read from the supervisor's `/status`.
 
 A voter picks a language, not a model: the page must say "Loading the Finnish models,
 about 40 s" and keep `Generate` disabled until both models of the coming battle are
 ready, without ever naming them (the battle is blind). `battle_readiness` turns a
 `/status` document (the supervisor's, or `RemoteDirectory.status()` of the same shape)
-and the battle's model ids into a small `Readiness` value the page renders as it is;
-`StatusPoller` fetches `/status` for every session of the server process at most once
-per interval, and `watch` yields a fresh `Readiness` each interval until the models are
-ready.
-
-The page would: choose the pairing when the language is picked (or a new round starts),
-`await directory.prefetch(pairing.models)`, then
-`async for r in poller.watch(pairing.models, language.name): show(r.message, r.progress);
-generate_button.disabled = not r.ready`.
+and the battle's model ids into a small `Readiness` value; `app.arena.round_prep` words it
+in the voter's interface language. `StatusPoller` fetches `/status` for every session of
+the server process at most once per interval.
 """
 
 from __future__ import annotations
 
 import asyncio
-import math
-from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -43,67 +36,39 @@ _ENGINE_STATES = {"ready": "ready", "loading": "loading", "restarting": "restart
 
 @dataclass(frozen=True)
 class Readiness:
-    """The voter-facing state of one battle's models. `message` never names a model."""
+    """The voter-facing state of one battle's models (never their names)."""
 
     state: State
-    message: str
     ready: bool = False  # `Generate` may be enabled
     progress: float | None = None  # 0..1 while loading
     eta_s: float | None = None  # seconds until ready, estimated
     queue_position: int | None = None  # 1 = next in line
 
 
-def about(seconds: float) -> str:
-    """A rounded duration for people: "a few seconds", "about 40 s", "about 3 min"."""
-    if seconds < 8:
-        return "a few seconds"
-    if seconds < 60:
-        return f"about {int(5 * math.ceil(seconds / 5))} s"
-    return f"about {math.ceil(seconds / 60)} min"
-
-
-def battle_readiness(
-    status: Mapping[str, Any] | None, models: Sequence[str], language_name: str
-) -> Readiness:
-    """The state of `models` (a battle's pair) in `status`, worded for `language_name`."""
+def battle_readiness(status: Mapping[str, Any] | None, models: Sequence[str]) -> Readiness:
+    """The state of `models` (a battle's pair) in `status`."""
     if status is None:
-        return Readiness(
-            "unknown", "The model service is not reachable right now. Please try again shortly."
-        )
+        return Readiness("unknown")
     if status.get("launcher") == "static":
-        return Readiness("ready", f"The {language_name} models are ready.", True, 1.0, 0.0)
+        return Readiness("ready", True, 1.0, 0.0)
     engines = [e for slot in status.get("slots") or [] for e in slot.get("engines") or []]
     per_model = [_model_state(status, engines, m) for m in models]
     state = max((s for s, _, _ in per_model), key=_PRIORITY.__getitem__, default="unknown")
     progress = min((p for _, p, _ in per_model if p is not None), default=None)
     etas = [eta for _, _, eta in per_model if eta is not None]
     eta = max(etas) if etas else None
-    position = _queue_position(status.get("queue") or [], models)
     if state == "ready":
-        return Readiness("ready", f"The {language_name} models are ready.", True, 1.0, 0.0)
+        return Readiness("ready", True, 1.0, 0.0)
     if state == "failed":
-        message = (
-            f"A model server for {language_name} failed to start. "
-            "Please try again later, or pick another language."
-        )
-        return Readiness("failed", message)
+        return Readiness("failed")
     if state == "queued":
-        where = f" (number {position} in line)" if position else ""
-        message = f"Waiting for a free model slot for {language_name}{where}…"
-        return Readiness("queued", message, progress=0.0, queue_position=position)
+        position = _queue_position(status.get("queue") or [], models)
+        return Readiness("queued", progress=0.0, queue_position=position)
     if state == "not_loaded":
-        wait = f": loading takes {about(eta)}" if eta is not None else ""
-        message = f"The {language_name} models are not loaded yet{wait}."
-        return Readiness("not_loaded", message, progress=0.0, eta_s=eta)
-    if state == "restarting":
-        when = f", {about(eta)}" if eta is not None else ""
-        message = f"A model server for {language_name} is restarting{when}…"
-        return Readiness("restarting", message, progress=progress, eta_s=eta)
-    if state == "loading":
-        when = "" if eta is None else f", {about(eta)}" if eta > 0 else ", almost ready"
-        message = f"Loading the {language_name} models{when}…"
-        return Readiness("loading", message, progress=progress, eta_s=eta)
-    return Readiness("unknown", f"Checking the model servers for {language_name}…")
+        return Readiness("not_loaded", progress=0.0, eta_s=eta)
+    if state in ("restarting", "loading"):
+        return Readiness(state, progress=progress, eta_s=eta)
+    return Readiness("unknown")
 
 
 def resident_models(status: Mapping[str, Any] | None) -> set[str]:
@@ -171,16 +136,3 @@ class StatusPoller:
                 self._status = await self.directory.status()
                 self._fetched_at = asyncio.get_running_loop().time()
         return self._status
-
-    async def readiness(self, models: Sequence[str], language_name: str) -> Readiness:
-        return battle_readiness(await self.latest(), models, language_name)
-
-    async def watch(self, models: Sequence[str], language_name: str) -> AsyncIterator[Readiness]:
-        """A `Readiness` now and after each interval, until the models are ready or failed
-        (the last one yielded says which). Cancel it when the voter moves on."""
-        while True:
-            readiness = await self.readiness(models, language_name)
-            yield readiness
-            if readiness.ready or readiness.state == "failed":
-                return
-            await asyncio.sleep(self.interval_s)

@@ -14,7 +14,7 @@ stops those engines. Release in a `finally`: it never raises, even with the supe
 `status` feeds what the page tells the voter (`app/arena/engine_status.py`).
 
 Every failure is an `EngineDirectoryError` with a stable `kind` (the supervisor's error
-kinds, plus `unavailable` when it cannot be reached) and a `voter_message` for the page.
+kinds, plus `unavailable` when it cannot be reached), which names the voter's message.
 """
 
 from __future__ import annotations
@@ -31,18 +31,10 @@ from app.core.settings import Settings
 
 log = logging.getLogger(__name__)
 
-VOTER_MESSAGES = {
-    "unknown_model": "This model is not available on this server. Please pick another language.",
-    "timeout": "The models are still loading. Please try again in a minute.",
-    "engine_failed": "A model server failed to start. Please try again later.",
-    "unavailable": "The model service is not reachable right now. Please try again shortly.",
-    "shutting_down": "The model service is restarting. Please try again in a minute.",
-}
-DEFAULT_VOTER_MESSAGE = "The model service had a problem. Please try again."
-
 
 class EngineDirectoryError(Exception):
-    """No engines for this battle. `kind` is a stable code; `voter_message` is for the page."""
+    """No engines for this battle. `kind` is a stable code: the voter reads the message
+    `err_directory_<kind>` of the interface catalogue (`app/core/data/ui_strings.toml`)."""
 
     def __init__(
         self,
@@ -57,10 +49,6 @@ class EngineDirectoryError(Exception):
         self.kind = kind
         self.status = status
         self.log_tail = list(log_tail)
-
-    @property
-    def voter_message(self) -> str:
-        return VOTER_MESSAGES.get(self.kind, DEFAULT_VOTER_MESSAGE)
 
 
 @dataclass(frozen=True)

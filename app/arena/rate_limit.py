@@ -47,19 +47,15 @@ class SlidingWindowLimiter:
 
 @dataclass
 class BattleLimits:
-    """The arena's two limits; `check` names the one that refused."""
+    """The arena's two limits on starting a battle: the session's, then the address's."""
 
     per_session: SlidingWindowLimiter
     per_address: SlidingWindowLimiter
 
-    def check(self, session_key: str, address_key: str | None) -> str | None:
-        """None if the battle may start, else a message for the voter."""
+    def wait(self, session_key: str, address_key: str | None) -> float:
+        """0.0 if a battle may start now (and counts it), else the seconds until one may.
+        An unknown address (None) is held to the session's limit only."""
         wait = self.per_session.check(session_key)
         if wait == 0.0 and address_key is not None:
             wait = self.per_address.check(address_key)
-        if wait == 0.0:
-            return None
-        return (
-            "You are starting battles faster than the arena allows. "
-            f"Please wait about {max(1, round(wait))} s and try again."
-        )
+        return wait

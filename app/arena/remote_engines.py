@@ -15,8 +15,6 @@ several base URLs (`supervisor.remote_endpoints`, model id -> URL or list of rep
   every replica each `poll_interval_s` (an endpoint scaled to zero, or a rolling restart,
   comes back), up to `ready_wait_s`; then it fails with kind `timeout` when some replica
   said it is loading (HTTP 503), else `unavailable`, and the reasons per replica.
-- The battle code may call `report_failure(url, reason)` when a stream fails to connect,
-  so the next battle avoids that replica without waiting for a probe.
 
 `status()` has the supervisor's `/status` shape (one pseudo-slot, one engine per replica,
 state `ready`, `failed` or `unknown`), so `app/arena/engine_status.py` reads both alike.
@@ -147,13 +145,6 @@ class RemoteDirectory:
             "queue": [],
             "leases": len(self._leases),
         }
-
-    def report_failure(self, url: str, reason: str) -> None:
-        """A battle could not use the engine at `url`: skip it for a while."""
-        for replicas in self.replicas.values():
-            for replica in replicas:
-                if replica.url == url.rstrip("/"):
-                    self._mark_unhealthy(replica, reason)
 
     async def aclose(self) -> None:
         for task in self._probing.values():

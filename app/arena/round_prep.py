@@ -91,7 +91,6 @@ def _launched(readiness: Readiness, prefetched: Mapping[str, str] | None) -> Rea
 
 async def watch_round(
     pairing: Pairing,
-    language_name: str,
     directory: EngineDirectory,
     poller: StatusPoller,
     report: Report,
@@ -106,7 +105,7 @@ async def watch_round(
         if status is None:
             report(None, True)  # no status to follow: let Generate try and tell
             return
-        readiness = _launched(battle_readiness(status, pairing.models, language_name), prefetched)
+        readiness = _launched(battle_readiness(status, pairing.models), prefetched)
         allowed = generate_allowed(readiness, prefetched)
         report(readiness, allowed)
         if readiness.ready or readiness.state == "failed":
@@ -150,7 +149,7 @@ class RoundPrep:
         except RuntimeError:
             return False
         if checking:
-            self.readiness, self.allowed = Readiness("unknown", ""), False
+            self.readiness, self.allowed = Readiness("unknown"), False
         self.started = True
         self._task = asyncio.create_task(self._run(lang))
         return True
@@ -188,7 +187,7 @@ class RoundPrep:
             counts = await svc.vote_counts.get()
             loaded = resident_models(await svc.poller.latest())
             self._pairing = pick_pairing(lang, counts=counts, loaded=loaded)
-            await watch_round(self._pairing, lang.name, svc.directory, svc.poller, self._report)
+            await watch_round(self._pairing, svc.directory, svc.poller, self._report)
         except Exception:  # never leave Generate disabled because of our own bug
             log.exception("preparing a %s round failed", lang.code)
             self._report(None, True)

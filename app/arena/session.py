@@ -24,19 +24,17 @@ from app.arena.battle import Battle, BattleOutcome, RetryPolicy, Side, run_battl
 from app.arena.matchmaking import new_seed
 from app.arena.pacing import EqualPace
 from app.arena.round_prep import RoundPrep
-from app.arena.services import ArenaServices, battle_limits, session_hash
+from app.arena.services import ArenaServices, session_hash
 from app.arena.session_summary import PastBattle, SessionVotes
 from app.arena.vote_anomaly import VoteRateTracker
 from app.arena.vote_reasons import ReasonsError, clean_comment, clean_tags
 from app.core import metrics
 from app.core.i18n import DEFAULT, Translator
 from app.core.registry import Contender
-
-__all__ = ["ArenaServices", "ArenaSession", "battle_limits", "describe", "session_hash"]
+from app.core.store.records import Winner
 
 log = logging.getLogger(__name__)
 
-Winner = Literal["model_a", "model_b", "tie", "both_bad"]
 MAX_PROMPT_CHARS = 2000
 
 
@@ -98,7 +96,7 @@ class ArenaSession(param.Parameterized):
         self._dirty = asyncio.Event()
         self._votes = SessionVotes()
         # What is shown, kept as (key, values) so a language switch can re-render it.
-        self._said: tuple[str, dict[str, Any], str | None] = ("", {}, None)
+        self._said: tuple[str, dict[str, Any]] = ("", {})
 
     # ---- what the page calls -------------------------------------------------------------
 
@@ -148,7 +146,7 @@ class ArenaSession(param.Parameterized):
         if len(prompt) > MAX_PROMPT_CHARS:
             self._say("msg_prompt_too_long", "warning", length=len(prompt), limit=MAX_PROMPT_CHARS)
             return None
-        wait = self._limit_wait()
+        wait = self._services.limits.wait(self._session_hash, self._address_hash)
         if wait:
             log.warning("battle refused by the rate limit (session %s)", self._session_hash[:8])
             self._say("msg_rate_limited", "warning", seconds=max(1, round(wait)))
@@ -192,7 +190,7 @@ class ArenaSession(param.Parameterized):
                 self._say("msg_votable", "info", phase="votable", **final)
             else:
                 key = outcome.voter_key or "msg_failed"
-                self._say(key, "error", raw=outcome.voter_message, phase="failed", **final)
+                self._say(key, "error", phase="failed", **final)
             self._prepare(checking=False)  # the next round's models load while this is read
         return outcome
 
@@ -202,26 +200,29 @@ class ArenaSession(param.Parameterized):
         if self.phase != "votable" or outcome is None:
             return False
         self.phase = "recording"  # a second click now finds the vote closed
+        # A burst of same-side votes is kept (analysts should see the attack) but flagged
+        # with the vote, in one write, so ratings can leave it out.
+        burst = self._vote_rate.would_burst(winner)
+        flags = ["vote_burst"] if burst else []
         try:
-            result = await self._services.store.record_vote(outcome.battle.battle_id, winner)
+            result = await self._services.store.record_vote(outcome.battle.battle_id, winner, flags)
             metrics.vote_recorded(winner, result.accepted)
         except Exception:
             log.exception("vote on battle %s could not be stored", outcome.battle.battle_id)
             self.phase = "votable"
             self._say("msg_vote_error", "error")
             return False
-        if result.accepted and self._vote_rate.record(winner):
-            # Kept (analysts should see the attack) but marked, so ratings can leave it out.
-            log.warning(
-                "vote burst: session %s voted %s %d times within %.0f s",
-                self._session_hash[:8],
-                winner,
-                self._vote_rate.votes,
-                self._vote_rate.within_s,
-            )
-            await self._services.store.add_flag(outcome.battle.battle_id, "vote_burst")
         summary = None
         if result.accepted:
+            self._vote_rate.record(winner)
+            if burst:
+                log.warning(
+                    "vote burst: session %s voted %s %d times within %.0f s",
+                    self._session_hash[:8],
+                    winner,
+                    self._vote_rate.votes,
+                    self._vote_rate.within_s,
+                )
             self._voted = outcome
             a, b = outcome.a.contender, outcome.b.contender
             assert self._services.vote_counts is not None
@@ -318,15 +319,6 @@ class ArenaSession(param.Parameterized):
         if changed:
             self.param.update(**changed)  # one batch: one render pass, one websocket message
 
-    def _limit_wait(self) -> float:
-        """Seconds until a battle may start (0: now); the same order as `BattleLimits`:
-        the session's limit first, then the address's."""
-        limits = self._services.limits
-        wait = limits.per_session.check(self._session_hash)
-        if wait == 0.0 and self._address_hash is not None:
-            wait = limits.per_address.check(self._address_hash)
-        return wait
-
     def _prepare(self, checking: bool) -> None:
         """Choose the next battle's pairing now and follow its models until they are ready."""
         if self._round.start(self._services.registry.language(self.language), checking):
@@ -342,20 +334,20 @@ class ArenaSession(param.Parameterized):
     def _rendered(self, phase: str | None = None) -> dict[str, Any]:
         """Every shown text in the current interface language, for `phase` (default: the
         current one), so a state change and its texts go out in one batch."""
-        key, values, raw = self._said
+        key, values = self._said
         voted = self._outcome if (phase or self.phase) == "voted" else None
         return {
-            "message": self._t.message(key, values, raw),
+            "message": self._t.message(key, values),
             "readiness": self._round.text(self._t, self._t.language_name(self.language)),
             "reveal_a": describe(voted.a.contender, self._t) if voted else "",
             "reveal_b": describe(voted.b.contender, self._t) if voted else "",
         }
 
-    def _say(self, key: str, level: str, raw: str | None = None, **params: Any) -> None:
+    def _say(self, key: str, level: str, **params: Any) -> None:
         """Show message `key` (its placeholder values among `params`) and apply the other
         `params`, which name session parameters, in one batch."""
         values = {k: params.pop(k) for k in list(params) if k not in self.param}
-        self._said = (key, values, raw)
+        self._said = (key, values)
         rendered = self._rendered(params.get("phase"))
         self.param.update({**rendered, **params, "message_level": level})
 
@@ -377,7 +369,7 @@ class ArenaSession(param.Parameterized):
         self._pace = None
         self._buffers = {"a": "", "b": ""}
         self._dirty.clear()
-        self._said = ("", {}, None)
+        self._said = ("", {})
 
     @staticmethod
     def _blank(phase: str) -> dict[str, Any]:

@@ -78,13 +78,11 @@ def _open_store(settings: Settings):  # type: ignore[no-untyped-def]
 def _run_web(
     settings: Settings, host: str, port: int, prefix: str, origins: tuple[str, ...]
 ) -> None:
-    from app.core.store.retention import apply_retention
     from app.web.server import ConfigError, ServeOptions, build_services, serve_app
 
     store = _open_store(settings)
     try:
-        trust = settings.trust
-        log.info(store.submit_write(lambda con: apply_retention(con, trust)).result().describe())
+        log.info(store.apply_retention_sync(settings.trust).describe())
         try:
             services = build_services(settings, store)
         except ConfigError as exc:

@@ -190,10 +190,10 @@ class Translator:
         category = "other" if n is None else plural_category(code, n)
         return forms.get(category) or forms["other"]
 
-    def message(self, key: str, values: dict[str, Any], raw: str | None = None) -> str:
+    def message(self, key: str, values: dict[str, Any]) -> str:
         """A session message: `key` with `values`, where `language_code` becomes the arena
-        language's name here. A key the catalogue lacks (an error kind added later) shows
-        `raw`, its own English words, in English, else the general message of its kind."""
+        language's name here. A key the catalogue lacks (an error kind without a message of
+        its own) shows the general message of its kind."""
         if not key:
             return ""
         if "language_code" in values:
@@ -201,8 +201,6 @@ class Translator:
             values["language"] = self.language_name(values.pop("language_code"))
         if self.has(key):
             return self(key, **values)
-        if raw and self.code == DEFAULT:
-            return raw
         if key.startswith("err_engine_"):
             return self("err_engine_engine_error")
         if key.startswith("err_directory_"):

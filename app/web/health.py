@@ -31,7 +31,7 @@ from app.core import metrics
 from app.core.prometheus import CONTENT_TYPE
 
 if TYPE_CHECKING:
-    from app.arena.session import ArenaServices
+    from app.arena.services import ArenaServices
 
 CHECK_TIMEOUT_S = 3.0  # a check slower than this fails readiness: voters would wait too
 STATUS_TIMEOUT_S = 5.0  # /metrics still answers (engine directory "down") past this

@@ -12,7 +12,7 @@ import panel as pn
 from pydantic import SecretStr
 
 from app.arena.engines import EngineDirectory, directory_from_settings
-from app.arena.session import ArenaServices, battle_limits
+from app.arena.services import ArenaServices, battle_limits
 from app.core.inference.factory import make_client
 from app.core.registry import load_registry
 from app.core.settings import Settings

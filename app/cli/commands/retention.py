@@ -8,7 +8,6 @@ import click
 
 from app.cli.commands.analytics_common import DB_OPTION_HELP, settings_from
 from app.core.store.battle_store import BattleStore, StoreError
-from app.core.store.retention import apply_retention
 
 
 @click.command(name="retention")
@@ -23,9 +22,7 @@ def command(ctx: click.Context, db: Path | None, dry_run: bool) -> None:
     trust = settings.trust
     try:
         with BattleStore(settings.db_path) as store:
-            result = store.submit_write(
-                lambda con: apply_retention(con, trust, dry_run=dry_run)
-            ).result()
+            result = store.apply_retention_sync(trust, dry_run=dry_run)
     except StoreError as exc:
         raise click.ClickException(str(exc)) from exc
     click.echo(result.describe())

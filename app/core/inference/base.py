@@ -43,7 +43,6 @@ class EngineError(Exception):
     """Base class of every engine failure. `kind` is a stable code for logs and the DB."""
 
     kind: ClassVar[str] = "engine_error"
-    voter_message: ClassVar[str] = "The model server failed. Please try again."
 
     def __init__(self, detail: str, *, url: str | None = None) -> None:
         self.detail = detail
@@ -55,14 +54,12 @@ class EngineUnavailable(EngineError):
     """The connection was refused or dropped before any answer (engine down or loading)."""
 
     kind = "unavailable"
-    voter_message = "A model server is not reachable right now. Please try again shortly."
 
 
 class EngineTimeout(EngineError):
     """The engine did not answer (or stopped answering) within the configured time."""
 
     kind = "timeout"
-    voter_message = "A model took too long to answer. Please try again."
 
 
 class EngineValidationError(EngineError):
@@ -70,14 +67,12 @@ class EngineValidationError(EngineError):
     typically because the prompt is longer than the model accepts."""
 
     kind = "validation"
-    voter_message = "The model refused this prompt (it may be too long). Please shorten it."
 
 
 class EngineOverloaded(EngineError):
     """HTTP 429: the engine's queue is full."""
 
     kind = "overloaded"
-    voter_message = "The models are busy right now. Please try again in a moment."
 
 
 class EngineServerError(EngineError):
@@ -96,7 +91,6 @@ class EngineIncompleteStream(EngineError):
     """The stream ended (or the connection dropped) before the final event."""
 
     kind = "incomplete_stream"
-    voter_message = "A model stopped in the middle of its answer. Please try again."
 
 
 class EngineClient(Protocol):

@@ -26,30 +26,28 @@ import contextlib
 import logging
 import os
 import queue
-import secrets
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future
-from dataclasses import astuple, fields
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Self, TypeVar
 
 import duckdb
+import pandas as pd
 
+from app.core.settings import TrustSettings
+from app.core.store import writes
 from app.core.store.database import StoreClosedError, StoreError, StoreLockedError, open_database
 from app.core.store.migrations import migrate
-from app.core.store.records import WINNERS, BattleRecord, VoteOutcome, VoteRefusal, Winner
+from app.core.store.records import BattleRecord, VoteOutcome, Winner
+from app.core.store.retention import RetentionResult, apply_retention
+from app.core.store.snapshot_copy import write_snapshot
 
 T = TypeVar("T")
 WriteFn = Callable[[duckdb.DuckDBPyConnection], T]
-
-_COLUMNS = tuple(f.name for f in fields(BattleRecord))
-_INSERT_SQL = (
-    f"INSERT INTO battles ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' for _ in _COLUMNS)})"
-)
 
 # Two stores on one file in one process would be two writers; DuckDB would allow it
 # (one shared instance) but the single-writer guarantee would be gone.
@@ -174,42 +172,53 @@ class BattleStore:
         return await asyncio.shield(asyncio.wrap_future(self.submit_write(fn)))
 
     def record_battle_sync(self, record: BattleRecord) -> None:
-        self.submit_write(lambda con: _insert(con, [record])).result()
+        self.submit_write(lambda con: writes.insert(con, [record])).result()
 
     async def record_battle(self, record: BattleRecord) -> None:
         """Insert one battle (completed or failed); returns once it is committed."""
-        await self.write(lambda con: _insert(con, [record]))
+        await self.write(lambda con: writes.insert(con, [record]))
 
-    def record_battles_sync(self, records: Iterable[BattleRecord]) -> int:
-        """Insert many battles in one transaction (all or none); returns how many."""
+    def record_battles_sync(
+        self, records: Iterable[BattleRecord], *, only_new: bool = False
+    ) -> int:
+        """Insert many battles in one transaction (all or none); returns how many. With
+        `only_new`, battles whose id is already in the log are left as they are (an import
+        run twice adds nothing)."""
         batch = list(records)
-        return self.submit_write(lambda con: _insert(con, batch)).result()
+        insert = writes.insert_new if only_new else writes.insert
+        return self.submit_write(lambda con: insert(con, batch)).result()
 
-    def record_vote_sync(self, battle_id: str, winner: Winner) -> VoteOutcome:
-        _check_winner(winner)
-        return self.submit_write(lambda con: _vote(con, battle_id, winner)).result()
+    def append_frame_sync(self, frame: pd.DataFrame) -> int:
+        """Append a data frame of battle columns in one statement (synthetic logs of a
+        million battles for benchmarks and tests, where per-row inserts take minutes)."""
+        return self.submit_write(lambda con: writes.append_frame(con, frame)).result()
 
-    async def record_vote(self, battle_id: str, winner: Winner) -> VoteOutcome:
-        """Record the first vote on a completed battle; any later vote is refused."""
-        _check_winner(winner)
-        return await self.write(lambda con: _vote(con, battle_id, winner))
+    def record_vote_sync(
+        self, battle_id: str, winner: Winner, flags: Sequence[str] = ()
+    ) -> VoteOutcome:
+        writes.check_winner(winner)
+        return self.submit_write(lambda con: writes.vote(con, battle_id, winner, flags)).result()
+
+    async def record_vote(
+        self, battle_id: str, winner: Winner, flags: Sequence[str] = ()
+    ) -> VoteOutcome:
+        """Record the first vote on a completed battle, with `flags` it earns (e.g.
+        `vote_burst`), in one transaction; any later vote is refused and flags nothing."""
+        writes.check_winner(winner)
+        return await self.write(lambda con: writes.vote(con, battle_id, winner, flags))
 
     async def record_reasons(
         self, battle_id: str, tags_a: list[str], tags_b: list[str], comment: str | None
     ) -> bool:
         """Store a voter's reasons on a voted battle (a later call replaces them); False if
         the battle has no vote. Validation is the caller's (`app.arena.vote_reasons`)."""
-        return await self.write(lambda con: _reasons(con, battle_id, tags_a, tags_b, comment))
+        return await self.write(lambda con: writes.reasons(con, battle_id, tags_a, tags_b, comment))
 
-    async def add_flag(self, battle_id: str, flag: str) -> None:
-        """Mark a battle (e.g. `vote_burst`); a flag is stored once however often added."""
-        await self.write(
-            lambda con: con.execute(
-                "UPDATE battles SET flags = list_distinct(list_append(coalesce(flags, []), ?)) "
-                "WHERE battle_id = ?",
-                [flag, battle_id],
-            )
-        )
+    def apply_retention_sync(
+        self, trust: TrustSettings, *, dry_run: bool = False
+    ) -> RetentionResult:
+        """Erase expired session hashes and delete expired battles (`retention`)."""
+        return self.submit_write(lambda con: apply_retention(con, trust, dry_run=dry_run)).result()
 
     def read(self, fn: Callable[[duckdb.DuckDBPyConnection], T]) -> T:
         """Run `fn` on a fresh cursor of its own (sees every committed write); blocking."""
@@ -299,37 +308,6 @@ class BattleStore:
         self.close()
 
 
-def write_snapshot(con: duckdb.DuckDBPyConnection, path: Path) -> int:
-    """Copy the database behind `con` to `path` atomically (see `BattleStore.snapshot`)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    token = secrets.token_hex(4)
-    tmp = path.parent / f".{path.name}.{os.getpid()}-{token}.tmp"
-    alias = f"arena_snapshot_{token}"
-    source = con.execute("SELECT current_database()").fetchone()[0]  # type: ignore[index]
-    quoted = str(tmp).replace("'", "''")
-    try:
-        con.execute(f"ATTACH '{quoted}' AS {alias}")
-        try:
-            con.begin()  # one snapshot of the log for the copy and the count
-            con.execute(f'COPY FROM DATABASE "{source}" TO {alias}')
-            con.execute(f"UPDATE {alias}.battles SET session_hash = NULL")
-            row = con.execute(f"SELECT count(*) FROM {alias}.battles").fetchone()
-            con.commit()
-        except BaseException:
-            with contextlib.suppress(duckdb.Error):  # keep the original error
-                con.rollback()
-            raise
-        finally:
-            con.execute(f"DETACH {alias}")
-        os.replace(tmp, path)
-    except BaseException:
-        for leftover in (tmp, tmp.with_name(tmp.name + ".wal")):
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(leftover)
-        raise
-    return int(row[0]) if row else 0
-
-
 WRITER_SWITCH_INTERVAL_S = 0.001
 
 
@@ -339,63 +317,3 @@ def share_gil_with_writer(interval_s: float = WRITER_SWITCH_INTERVAL_S) -> float
     previous = sys.getswitchinterval()
     sys.setswitchinterval(interval_s)
     return previous
-
-
-def _check_winner(winner: str) -> None:
-    if winner not in WINNERS:
-        raise ValueError(f"winner must be one of {sorted(WINNERS)}, not {winner!r}")
-
-
-def _insert(con: duckdb.DuckDBPyConnection, records: list[BattleRecord]) -> int:
-    if not records:
-        return 0
-    con.begin()
-    try:
-        con.executemany(_INSERT_SQL, [list(astuple(r)) for r in records])
-        con.commit()
-    except duckdb.ConstraintException as exc:
-        con.rollback()
-        ids = ", ".join(r.battle_id for r in records[:3]) + (", ..." if len(records) > 3 else "")
-        raise StoreError(f"battle {ids} not recorded: {exc}") from exc
-    except BaseException:
-        con.rollback()
-        raise
-    return len(records)
-
-
-def _reasons(
-    con: duckdb.DuckDBPyConnection,
-    battle_id: str,
-    tags_a: list[str],
-    tags_b: list[str],
-    comment: str | None,
-) -> bool:
-    row = con.execute(
-        "UPDATE battles SET tags_a = ?, tags_b = ?, comment = ?, reasons_at = now() "
-        "WHERE battle_id = ? AND winner IS NOT NULL RETURNING battle_id",
-        [tags_a, tags_b, comment, battle_id],
-    ).fetchone()
-    return row is not None
-
-
-def _vote(con: duckdb.DuckDBPyConnection, battle_id: str, winner: str) -> VoteOutcome:
-    # The WHERE clause is the exactly-once rule; the writer thread makes it race-free.
-    row = con.execute(
-        "UPDATE battles SET winner = ?, voted_at = now() "
-        "WHERE battle_id = ? AND winner IS NULL AND status = 'completed' "
-        "RETURNING winner, voted_at",
-        [winner, battle_id],
-    ).fetchone()
-    if row is not None:
-        return VoteOutcome(battle_id, accepted=True, winner=row[0], voted_at=row[1])
-    row = con.execute(
-        "SELECT status, winner, voted_at FROM battles WHERE battle_id = ?", [battle_id]
-    ).fetchone()
-    if row is None:
-        return VoteOutcome(battle_id, accepted=False, reason=VoteRefusal.UNKNOWN_BATTLE)
-    status, current, voted_at = row
-    if status != "completed":
-        return VoteOutcome(battle_id, accepted=False, reason=VoteRefusal.BATTLE_FAILED)
-    return VoteOutcome(
-        battle_id, False, winner=current, voted_at=voted_at, reason=VoteRefusal.ALREADY_VOTED
-    )

@@ -16,7 +16,7 @@ Winner = Literal["model_a", "model_b", "tie", "both_bad"]
 Source = Literal["arena", "legacy"]
 Status = Literal["completed", "failed"]
 
-WINNERS: frozenset[str] = frozenset(get_args(Winner))
+WINNERS: tuple[Winner, ...] = get_args(Winner)  # in this order on the page (A, B, tie, bad)
 SOURCES: frozenset[str] = frozenset(get_args(Source))
 STATUSES: frozenset[str] = frozenset(get_args(Status))
 

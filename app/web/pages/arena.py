@@ -18,9 +18,11 @@ import html
 
 import panel as pn
 
-from app.arena.session import ArenaServices, ArenaSession
+from app.arena.services import ArenaServices
+from app.arena.session import ArenaSession
 from app.core.client_address import session_client_address
 from app.core.i18n import Catalogue, Translator
+from app.core.store.records import WINNERS
 from app.web.pages import arena_view as view
 from app.web.pages.arena_reasons import ReasonsForm
 from app.web.pages.lean_html import LeanHTML
@@ -84,7 +86,7 @@ def build_arena_page(services: ArenaServices, session_id: str) -> pn.viewable.Vi
         winner: pn.widgets.Button(
             disabled=True, width=150, css_classes=[f"arena-vote-{winner}"], **style
         )
-        for winner in view.VOTES
+        for winner in WINNERS
     }
     new_round = pn.widgets.Button(width=150, css_classes=["arena-new-round"], **style)
     message = _html(sizing_mode="stretch_width")

@@ -36,7 +36,6 @@ CSS = """
 h1, h2, h3 { overflow-wrap: anywhere; }
 """
 
-VOTES = ("model_a", "model_b", "tie", "both_bad")
 SHORTCUTS = {
     "1": "arena-vote-model_a",
     "2": "arena-vote-model_b",

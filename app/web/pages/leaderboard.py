@@ -35,7 +35,7 @@ from analytics.queries import (
     export_filename,
     export_filtered,
 )
-from app.arena.session import ArenaServices
+from app.arena.services import ArenaServices
 from app.core.i18n import Translator
 from app.web.pages.page_kit import (
     FOCUS_CSS,
