@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import itertools
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -49,6 +49,17 @@ class EngineDirectoryError(Exception):
         self.kind = kind
         self.status = status
         self.log_tail = list(log_tail)
+
+
+def require_configured(models: Sequence[str], known: Iterable[str], setting: str) -> None:
+    """Raise `unknown_model` for the models no engine URL is configured for."""
+    configured = set(known)
+    missing = [m for m in models if m not in configured]
+    if missing:
+        raise EngineDirectoryError(
+            f"no engine URL configured for {', '.join(missing)} (set {setting})",
+            "unknown_model",
+        )
 
 
 @dataclass(frozen=True)
@@ -206,13 +217,7 @@ class StaticDirectory:
         self._ids = itertools.count(1)
 
     async def acquire(self, models: Sequence[str], holder: str) -> Lease:
-        missing = [m for m in models if m not in self.endpoints]
-        if missing:
-            raise EngineDirectoryError(
-                f"no engine URL configured for {', '.join(missing)} "
-                "(set supervisor.static_endpoints, or supervisor.url)",
-                "unknown_model",
-            )
+        require_configured(models, self.endpoints, "supervisor.static_endpoints")
         endpoints = {m: self.endpoints[m] for m in models}
         return Lease(f"static-{next(self._ids)}", endpoints, holder)
 

@@ -32,7 +32,7 @@ from typing import Any
 
 import httpx
 
-from app.arena.engines import EngineDirectoryError, Lease
+from app.arena.engines import EngineDirectoryError, Lease, require_configured
 from app.core.inference.probe import probe_engine
 from app.core.settings import Settings
 
@@ -109,13 +109,7 @@ class RemoteDirectory:
     # --- EngineDirectory ---------------------------------------------------------------
 
     async def acquire(self, models: Sequence[str], holder: str) -> Lease:
-        missing = [m for m in models if m not in self.replicas]
-        if missing:
-            raise EngineDirectoryError(
-                f"no engine URL configured for {', '.join(missing)} "
-                "(set supervisor.remote_endpoints)",
-                "unknown_model",
-            )
+        require_configured(models, self.replicas, "supervisor.remote_endpoints")
         deadline = asyncio.get_running_loop().time() + self.ready_wait_s
         chosen = await asyncio.gather(*(self._pick(m, deadline) for m in models))
         for replica in chosen:
