@@ -126,6 +126,9 @@ class ArenaVoter:
             for pane in self.pane_ids
         )
 
+    def can_generate(self) -> bool:
+        return self.client.attrs(self.generate_id).get("disabled") is not True
+
     def votable(self) -> bool:
         return self.client.attrs(self.vote_ids["model_a"]).get("disabled") is False
 
@@ -162,6 +165,9 @@ class ArenaVoter:
         )
         result.warmup = warmup
         self.rounds += 1
+        # As a person does: Generate is enabled once the language's models are ready (the
+        # server ignores a click on a disabled Generate).
+        await wait(self.can_generate, self.round_timeout_s)
         t0 = time.perf_counter()
         await client.click(self.generate_id)
         budget = self.round_timeout_s

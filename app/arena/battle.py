@@ -32,6 +32,7 @@ from app.core.inference.base import (
 )
 from app.core.registry import Contender
 from app.core.store.battle_store import BattleRecord, BattleStore
+from app.core.untrusted import quoted
 
 log = logging.getLogger(__name__)
 
@@ -286,7 +287,7 @@ async def _finish(
     record = _record(outcome)
     t0 = time.perf_counter()
     try:
-        await asyncio.gather(release, store.record_battle(record))
+        await asyncio.gather(release, _log(outcome, record, store))
     finally:
         metrics.battle_finished(record)
     log.debug(
@@ -305,6 +306,24 @@ async def _finish(
         _timing(outcome.b),
         f" error={outcome.error}" if outcome.error else "",
     )
+
+
+async def _log(outcome: BattleOutcome, record: BattleRecord, store: BattleStore) -> None:
+    """Write the battle's row. A battle the log cannot take is not votable (a vote would
+    have no row to go to): the voter is told, ops get one line and a metric."""
+    try:
+        await store.record_battle(record)
+    except Exception as exc:
+        log.error(
+            "battle %s could not be logged (%s: %s); it is lost",
+            record.battle_id,
+            type(exc).__name__,
+            quoted(str(exc)),
+        )
+        metrics.battle_unlogged(record.language)
+        outcome.status = "failed"
+        outcome.error = f"internal: not logged: {type(exc).__name__}"
+        outcome.voter_key = "err_internal"
 
 
 def _timing(side: SideResult) -> str:

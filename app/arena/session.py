@@ -32,6 +32,7 @@ from app.core import metrics
 from app.core.i18n import DEFAULT, Translator
 from app.core.registry import Contender
 from app.core.store.records import Winner
+from app.core.untrusted import clean_text, quoted
 
 log = logging.getLogger(__name__)
 
@@ -120,7 +121,9 @@ class ArenaSession(param.Parameterized):
         self.param.update(ui_language=self._t.code, **self._rendered())
 
     def select_language(self, code: str) -> None:
-        self._services.registry.language(code)  # KeyError for an unknown code
+        if code not in self._services.registry.languages:  # a forged select value
+            log.warning("unknown arena language %s refused", quoted(code))
+            return
         if code != self.language:
             self._cancel_battle()
             with batch_call_watchers(self):  # the new language's page: one update
@@ -137,9 +140,10 @@ class ArenaSession(param.Parameterized):
 
     async def generate(self, prompt: str) -> BattleOutcome | None:
         """Start a battle on `prompt`; returns when it is votable, failed or cancelled."""
-        if self.busy:
+        if self.busy or not self.models_ready:  # the button is disabled: a forged click
+            log.info("Generate refused while %s (session %s)", self.phase, self._session_hash[:8])
             return None
-        prompt = prompt.rstrip()
+        prompt = clean_text(prompt).rstrip()
         if not prompt.strip():
             self._say("msg_prompt_empty", "warning")
             return None

@@ -44,6 +44,11 @@ BATTLES_FAILED = REGISTRY.counter(
     "cancelled (the voter moved on), internal (a bug)",
     ["language", "reason"],
 )
+BATTLES_UNLOGGED = REGISTRY.counter(
+    f"{PREFIX}_battles_unlogged_total",
+    "Battles the battle log could not store (the voter was told; see the app log)",
+    ["language"],
+)
 VOTES = REGISTRY.counter(f"{PREFIX}_votes_total", "Votes stored, by verdict", ["winner"])
 VOTES_REFUSED = REGISTRY.counter(
     f"{PREFIX}_votes_refused_total", "Votes refused (the battle already had one, or none)"
@@ -109,6 +114,10 @@ def battle_finished(record: BattleRecord) -> None:
         (record.family_b, record.ttft_ms_b, record.duration_ms_b),
     ):
         observe_stream(family, _seconds(ttft_ms), _seconds(duration_ms))
+
+
+def battle_unlogged(language: str) -> None:
+    BATTLES_UNLOGGED.inc(language=language)
 
 
 def vote_recorded(winner: str, accepted: bool) -> None:

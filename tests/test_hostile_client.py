@@ -1,0 +1,130 @@
+"""A hostile client against a real `oellm-arena demo` process, over Bokeh's websocket
+protocol as a browser speaks it (`benchmark/bokeh_client.py`), sending what no browser
+would: text that is not valid Unicode, clicks on a disabled button, a select value that
+is not an option. Each attack must leave the arena usable, the battle log whole and the
+app log one honest line long."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from app.core.registry import load_registry
+from benchmark.arena_voter import ArenaVoter
+from benchmark.bokeh_client import BokehPageClient, change_event, click_event
+from benchmark.harness import run_demo
+
+pytestmark = pytest.mark.slow
+
+ROUND_TIMEOUT_S = 60.0
+
+
+async def _voter(url: str) -> tuple[BokehPageClient, ArenaVoter]:
+    client = BokehPageClient(url)
+    await client.connect()
+    registry = load_registry()
+    voter = ArenaVoter(
+        client,
+        0,
+        registry,
+        [("dan", 1.0)],
+        tag="hostile",
+        rng=random.Random(1),
+        round_timeout_s=ROUND_TIMEOUT_S,
+    )
+    await client.send([change_event(voter.language_id, "value", "dan")])
+    assert await client.wait_until(voter.can_generate, ROUND_TIMEOUT_S), "Generate never enabled"
+    return client, voter
+
+
+async def _type(client: BokehPageClient, voter: ArenaVoter, text: str) -> None:
+    await client.send(
+        [
+            change_event(voter.prompt_id, "value_input", text),
+            change_event(voter.prompt_id, "value", text),
+        ]
+    )
+
+
+def _rows(db: Path) -> list[tuple[str, str]]:
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        return con.execute("SELECT prompt, status FROM battles ORDER BY created_at").fetchall()
+    finally:
+        con.close()
+
+
+def test_invalid_unicode_is_cleaned_and_the_battle_logged(tmp_path: Path) -> None:
+    """A lone surrogate made the engine client and DuckDB fail; the battle was lost and the
+    page froze on "writing". Now the text is cleaned at the door."""
+
+    async def attack(url: str) -> None:
+        client, voter = await _voter(url)
+        try:
+            await _type(client, voter, "Der var engang \ud800 en konge")
+            await client.click(voter.generate_id)
+            assert await client.wait_until(lambda: voter.votable() or voter.failed(), 60)
+            assert voter.votable(), voter.message()
+        finally:
+            await client.close()
+
+    with run_demo(tmp_path) as demo:
+        asyncio.run(attack(demo.url))
+        demo.stop()
+        log = demo.log_text()
+    assert _rows(demo.db_path) == [("Der var engang \ufffd en konge", "completed")]
+    assert "Traceback" not in log
+
+
+def test_a_forged_click_on_a_disabled_generate_starts_nothing(tmp_path: Path) -> None:
+    async def attack(url: str) -> None:
+        client, voter = await _voter(url)
+        try:
+            await _type(client, voter, "Der var engang en konge")
+            # Three clicks in one message: the first starts the battle, the others land on a
+            # button the page has disabled.
+            await client.send([click_event(voter.generate_id)] * 3)
+            assert await client.wait_until(lambda: voter.votable() or voter.failed(), 60)
+            assert voter.votable(), voter.message()
+            # While the battle is votable, the next language's models are not checked yet
+            # after a language change: Generate is disabled, a click is ignored.
+            await client.send([change_event(voter.language_id, "value", "swe")])
+            await client.click(voter.generate_id)
+            await client.round_trip()
+        finally:
+            await client.close()
+
+    with run_demo(tmp_path) as demo:
+        asyncio.run(attack(demo.url))
+        demo.stop()
+    assert [status for _, status in _rows(demo.db_path)] == ["completed"]
+
+
+def test_a_forged_select_value_logs_one_quoted_line(tmp_path: Path) -> None:
+    forged = "swe\n2026-01-01 00:00:00 INFO app: admin logged in" + "x" * 5000
+
+    async def attack(url: str) -> None:
+        client, voter = await _voter(url)
+        try:
+            await client.send([change_event(voter.language_id, "value", forged)])
+            await client.round_trip()
+            await _type(client, voter, "Der var engang")
+            await client.click(voter.generate_id)  # the page still works, in Danish
+            assert await client.wait_until(lambda: voter.votable() or voter.failed(), 60)
+            assert voter.votable(), voter.message()
+        finally:
+            await client.close()
+
+    with run_demo(tmp_path) as demo:
+        asyncio.run(attack(demo.url))
+        demo.stop()
+        log = demo.log_text()
+    assert "\n2026-01-01 00:00:00 INFO app: admin logged in" not in log  # no forged line
+    refused = [line for line in log.splitlines() if "unknown arena language" in line]
+    assert len(refused) == 1 and len(refused[0]) < 600, refused
+    assert "Traceback" not in log
+    assert [prompt for prompt, _ in _rows(demo.db_path)] == ["Der var engang"]
