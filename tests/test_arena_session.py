@@ -60,10 +60,10 @@ def session(engines: dict[str, Standin], store: BattleStore) -> Iterator[ArenaSe
 async def test_a_battle_streams_buffered_then_takes_exactly_one_vote(
     session: ArenaSession, store: BattleStore
 ) -> None:
-    started = metrics.BATTLES_STARTED.value(language="nob")
-    completed = metrics.BATTLES_COMPLETED.value(language="nob")
-    votes = metrics.VOTES.value(winner="model_b")
-    refused = metrics.VOTES_REFUSED.value()
+    started = metrics.sample_value("oellm_arena_battles_started_total", language="nob")
+    completed = metrics.sample_value("oellm_arena_battles_completed_total", language="nob")
+    votes = metrics.sample_value("oellm_arena_votes_total", winner="model_b")
+    refused = metrics.sample_value("oellm_arena_votes_refused_total")
     phases: list[str] = []
     updates = {"a": 0, "b": 0}
     session.param.watch(lambda e: phases.append(e.new), "phase")
@@ -97,10 +97,14 @@ async def test_a_battle_streams_buffered_then_takes_exactly_one_vote(
     assert store.get_battle(outcome.battle.battle_id)["winner"] == "model_b"
     assert await session.vote("tie") is False
     # Counted where it happened, for /metrics.
-    assert metrics.BATTLES_STARTED.value(language="nob") == started + 1
-    assert metrics.BATTLES_COMPLETED.value(language="nob") == completed + 1
-    assert metrics.VOTES.value(winner="model_b") == votes + 1
-    assert metrics.VOTES_REFUSED.value() == refused  # the session refused the extra clicks
+    assert metrics.sample_value("oellm_arena_battles_started_total", language="nob") == started + 1
+    assert (
+        metrics.sample_value("oellm_arena_battles_completed_total", language="nob") == completed + 1
+    )
+    assert metrics.sample_value("oellm_arena_votes_total", winner="model_b") == votes + 1
+    assert (
+        metrics.sample_value("oellm_arena_votes_refused_total") == refused
+    )  # the session refused the extra clicks
 
 
 async def test_blank_and_overlong_prompts_are_refused_with_a_message(

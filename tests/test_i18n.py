@@ -9,12 +9,12 @@ import pytest
 from app.core import i18n
 from app.core.i18n import (
     DEFAULT,
-    PLURAL_RULES,
     load_catalogue,
     negotiate,
     placeholders,
     plural_categories,
     plural_category,
+    plural_rule,
 )
 from app.core.inference import base as engine_errors
 from app.core.registry import load_registry
@@ -89,7 +89,21 @@ def test_plural_messages_give_exactly_the_categories_of_the_language(code: str) 
 
 
 def test_every_interface_language_has_a_plural_rule() -> None:
-    assert set(PLURAL_RULES) == set(CODES)
+    """Its own language's CLDR rule (a code without one would silently get English's)."""
+    rules = {code: plural_rule(code) for code in CODES}
+    assert set(rules) == set(CODES)
+    for code in CODES:
+        language = CATALOGUE.languages[code]
+        assert language.locale.language == language.html_lang.split("-")[0], code
+        assert rules[code] is language.locale.plural_form
+    assert plural_rule("xyz") is plural_rule(DEFAULT)
+
+
+def test_a_language_babel_does_not_know_is_refused() -> None:
+    text = i18n.resources.files("app.core.data").joinpath("ui_strings.toml").read_text("utf-8")
+    broken = text.replace('html = "eu"', 'html = "xx"')
+    with pytest.raises(ValueError, match="no CLDR locale 'xx'"):
+        i18n.parse_catalogue(broken)
 
 
 @pytest.mark.parametrize(

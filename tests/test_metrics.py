@@ -1,9 +1,8 @@
-"""Metrics and health: the exposition format, battle and vote counting, readiness checks."""
+"""Metrics and health: the exposed families, battle and vote counting, readiness checks."""
 
 from __future__ import annotations
 
 import asyncio
-import math
 import os
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -13,17 +12,19 @@ from unittest.mock import ANY
 
 import httpx
 import pytest
+from prometheus_client import generate_latest
+from prometheus_client.parser import text_string_to_metric_families
 from tornado.httpserver import HTTPServer
 from tornado.testing import bind_unused_port
 from tornado.web import Application
 
 from app.core import metrics
-from app.core.prometheus import CONTENT_TYPE, Family, Registry, render
+from app.core.metrics import CONTENT_TYPE
 from app.core.registry import load_registry
 from app.core.store.battle_store import BattleStore
 from app.core.store.records import BattleRecord
 from app.web.health import CHECKS, ROUTES, readiness
-from tgi.supervisor_metrics import supervisor_families
+from tgi.supervisor_metrics import SupervisorMetricsHandler
 
 
 def _record(**changes: Any) -> BattleRecord:
@@ -58,51 +59,25 @@ def _value(text: str, sample: str) -> float:
     raise AssertionError(f"{sample} not in:\n{text}")
 
 
-def test_the_text_format_escapes_and_orders_histogram_buckets() -> None:
-    reg = Registry()
-    c = reg.counter("x_total", "a\\b\nc", ["path"])
-    c.inc(path='a"b\\c\nd')
-    h = reg.histogram("lat_seconds", "latency", [1, 0.1], ["side"])
-    for v in (0.05, 0.5, 5):
-        h.observe(v, side="a")
-    g = reg.gauge("g", "gauge")
-    g.set(2.5)
-    g.inc(-1)
-    text = reg.render([Family("extra", "gauge", "scrape time").add(math.inf)])
-    assert "# HELP x_total a\\\\b\\nc\n# TYPE x_total counter\n" in text
-    assert 'x_total{path="a\\"b\\\\c\\nd"} 1\n' in text
-    assert 'lat_seconds_bucket{side="a",le="0.1"} 1' in text
-    assert 'lat_seconds_bucket{side="a",le="1"} 2' in text
-    assert 'lat_seconds_bucket{side="a",le="+Inf"} 3' in text
-    assert _value(text, 'lat_seconds_sum{side="a"}') == pytest.approx(5.55)
-    assert _value(text, 'lat_seconds_count{side="a"}') == 3
-    assert "g 1.5\n" in text and "extra +Inf\n" in text
-    with pytest.raises(ValueError, match="labels"):
-        c.inc(wrong="x")
-    with pytest.raises(ValueError, match="down"):
-        c.inc(-1, path="x")
-    with pytest.raises(ValueError, match="twice"):
-        reg.counter("x_total", "again")
-    assert render([]) == "\n"
-
-
 def test_battles_votes_and_latency_are_counted_by_outcome() -> None:
-    swe_done = metrics.BATTLES_COMPLETED.value(language="swe")
-    ttft_hplt = metrics.STREAM_TTFT.count(family="hplt")
+    value = metrics.sample_value
+    swe_done = value("oellm_arena_battles_completed_total", language="swe")
+    ttft_hplt = value("oellm_arena_stream_first_token_seconds_count", family="hplt")
     metrics.battle_finished(_record())
     metrics.battle_finished(
         _record(status="failed", error="engines: no room", ttft_ms_a=None, ttft_ms_b=None)
     )
     metrics.battle_finished(_record(status="failed", error="b: overloaded", ttft_ms_b=None))
-    assert metrics.BATTLES_COMPLETED.value(language="swe") == swe_done + 1
-    assert metrics.BATTLES_FAILED.value(language="swe", reason="engines") >= 1
-    assert metrics.BATTLES_FAILED.value(language="swe", reason="stream") >= 1
-    assert metrics.STREAM_TTFT.count(family="hplt") == ttft_hplt + 1  # no tokens: no sample
-    votes = metrics.VOTES.value(winner="tie")
+    assert value("oellm_arena_battles_completed_total", language="swe") == swe_done + 1
+    assert value("oellm_arena_battles_failed_total", language="swe", reason="engines") >= 1
+    assert value("oellm_arena_battles_failed_total", language="swe", reason="stream") >= 1
+    # The side without tokens gives no latency sample.
+    assert value("oellm_arena_stream_first_token_seconds_count", family="hplt") == ttft_hplt + 1
+    votes = value("oellm_arena_votes_total", winner="tie")
     metrics.vote_recorded("tie", accepted=True)
     metrics.vote_recorded("tie", accepted=False)
-    assert metrics.VOTES.value(winner="tie") == votes + 1
-    assert metrics.VOTES_REFUSED.value() >= 1
+    assert value("oellm_arena_votes_total", winner="tie") == votes + 1
+    assert value("oellm_arena_votes_refused_total") >= 1
 
 
 @pytest.mark.parametrize(
@@ -147,7 +122,7 @@ STATUS = {
 
 
 def test_engine_families_from_a_status_and_from_no_status() -> None:
-    text = render(metrics.engine_families(STATUS))
+    text = generate_latest(metrics.EngineStatusCollector(STATUS)).decode()
     assert _value(text, "oellm_arena_engine_directory_up") == 1
     ready = 'oellm_arena_engine_state{gpu="0",model="m/ready",state="ready"}'
     assert _value(text, ready) == 1
@@ -157,21 +132,83 @@ def test_engine_families_from_a_status_and_from_no_status() -> None:
     assert 'model="m/odd"' not in text.split("engine_load_seconds", 1)[1].split("# HELP")[0]
     assert _value(text, 'oellm_arena_engine_expected_load_seconds{model="m/ready"}') == 40
     assert _value(text, "oellm_arena_queue_length") == 1
-    down = render(metrics.engine_families(None))
+    down = generate_latest(metrics.EngineStatusCollector(None)).decode()
     assert _value(down, "oellm_arena_engine_directory_up") == 0
     assert "oellm_arena_engine_state{" not in down
 
 
-def test_supervisor_families() -> None:
+async def test_the_supervisor_metrics_over_http_are_read_at_scrape_time() -> None:
     class FakeSupervisor:
-        def status(self) -> dict[str, Any]:
-            return STATUS
+        launches = 3
 
-    text = render(supervisor_families(FakeSupervisor()))  # type: ignore[arg-type]
-    assert _value(text, "oellm_arena_supervisor_launches_total") == 3
-    assert _value(text, 'oellm_arena_supervisor_gpu_memory_used_gb{gpu="0"}') == 16.3
-    assert _value(text, 'oellm_arena_supervisor_engine_leases{gpu="0",model="m/ready"}') == 2
-    assert "engine_directory_up" not in text
+        def status(self) -> dict[str, Any]:
+            return {**STATUS, "launches": self.launches}
+
+    supervisor = FakeSupervisor()
+    app = Application([("/metrics", SupervisorMetricsHandler, {"supervisor": supervisor})])
+    sock, port = bind_unused_port()
+    server = HTTPServer(app)
+    server.add_sockets([sock])
+    try:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client:
+            scraped = await client.get("/metrics")
+            assert scraped.headers["content-type"] == CONTENT_TYPE
+            assert scraped.headers["cache-control"] == "no-store"
+            text = scraped.text
+            assert _value(text, "oellm_arena_supervisor_launches_total") == 3
+            assert _value(text, 'oellm_arena_supervisor_gpu_memory_used_gb{gpu="0"}') == 16.3
+            engine = '{gpu="0",model="m/ready"}'
+            assert _value(text, f"oellm_arena_supervisor_engine_leases{engine}") == 2
+            assert "engine_directory_up" not in text
+            types = {f.name: f.type for f in text_string_to_metric_families(text)}
+            assert types["oellm_arena_supervisor_launches"] == "counter"
+            assert types["oellm_arena_supervisor_gpu_engine_capacity"] == "gauge"
+            supervisor.launches = 4
+            again = (await client.get("/metrics")).text
+            assert _value(again, "oellm_arena_supervisor_launches_total") == 4
+    finally:
+        server.stop()
+        await server.close_all_connections()
+
+
+# The families docs/deploy.md lists, with their types: a rename breaks dashboards and alerts.
+DOCUMENTED = {
+    "oellm_arena_battles_started": "counter",
+    "oellm_arena_battles_completed": "counter",
+    "oellm_arena_battles_failed": "counter",
+    "oellm_arena_votes": "counter",
+    "oellm_arena_votes_refused": "counter",
+    "oellm_arena_models_wait_seconds": "histogram",
+    "oellm_arena_stream_first_token_seconds": "histogram",
+    "oellm_arena_stream_duration_seconds": "histogram",
+    "oellm_arena_engine_directory_up": "gauge",
+    "oellm_arena_engine_state": "gauge",
+    "oellm_arena_engine_load_seconds": "gauge",
+    "oellm_arena_engine_expected_load_seconds": "gauge",
+    "oellm_arena_engine_restarts": "gauge",
+    "oellm_arena_engine_leases": "gauge",
+    "oellm_arena_queue_length": "gauge",
+}
+
+
+def test_the_app_exposes_the_documented_families_and_labels() -> None:
+    metrics.battle_started("swe")
+    metrics.models_waited(0.3)
+    metrics.battle_finished(_record(status="failed", error="b: overloaded"))
+    metrics.vote_recorded("tie", accepted=True)
+    text = metrics.render(STATUS).decode()
+    families = {f.name: f for f in text_string_to_metric_families(text)}
+    assert {name: f.type for name, f in families.items()} == DOCUMENTED
+    labels = {name: set().union(*(s.labels for s in f.samples)) for name, f in families.items()}
+    assert labels["oellm_arena_battles_failed"] == {"language", "reason"}
+    assert labels["oellm_arena_votes"] == {"winner"}
+    assert labels["oellm_arena_stream_first_token_seconds"] == {"family", "le"}
+    assert labels["oellm_arena_engine_state"] == {"gpu", "model", "state"}
+    assert labels["oellm_arena_engine_expected_load_seconds"] == {"model"}
+    assert "_created" not in text  # no start-time series next to the documented ones
+    bucket = 'oellm_arena_models_wait_seconds_bucket{le="0.5"}'
+    assert _value(text, bucket) >= 1
+    assert _value(text, 'oellm_arena_models_wait_seconds_bucket{le="+Inf"}') >= _value(text, bucket)
 
 
 # ---- the seams and readiness, with a real store and a fake directory ----------------

@@ -1,19 +1,24 @@
 """The supervisor's `GET /metrics`: engine states, load times, leases, queue, launches.
 
 Read from `Supervisor.status()` at scrape time, so the numbers are the ones `/status`
-shows and nothing is counted twice; the conversion is `app.core.metrics.engine_families`,
-which the web app uses for the same families seen from its side. `GET /health` stays the
-supervisor's liveness and readiness check: it answers as soon as the API can take leases.
+shows and nothing is counted twice: `SupervisorCollector` is a prometheus_client collector
+that reads the status once per scrape and yields the engine families of
+`app.core.metrics.EngineStatusCollector` (the web app shows the same families from its
+side) plus the supervisor's own. `GET /health` stays the supervisor's liveness and
+readiness check: it answers as soon as the API can take leases.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
+from prometheus_client import generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
 from tornado.web import RequestHandler
 
-from app.core.metrics import engine_families
-from app.core.prometheus import CONTENT_TYPE, Family, render
+from app.core.metrics import CONTENT_TYPE, EngineStatusCollector
 
 if TYPE_CHECKING:
     from tgi.supervisor import Supervisor
@@ -21,21 +26,34 @@ if TYPE_CHECKING:
 PREFIX = "oellm_arena_supervisor"
 
 
-def supervisor_families(supervisor: Supervisor) -> list[Family]:
-    status = supervisor.status()
-    launches = Family(
-        f"{PREFIX}_launches_total", "counter", "Engine launches, first starts and restarts"
-    )
-    launches.add(float(status.get("launches") or 0))
-    leases = Family(f"{PREFIX}_leases", "gauge", "Leases held by battles now")
-    leases.add(float(status.get("leases") or 0))
-    memory = Family(f"{PREFIX}_gpu_memory_used_gb", "gauge", "GPU memory held by engines")
-    capacity = Family(f"{PREFIX}_gpu_engine_capacity", "gauge", "Engines that fit on the GPU")
-    for slot in status.get("slots") or []:
-        gpu = str(slot.get("gpu"))
-        memory.add(float(slot.get("memory_used_gb") or 0), gpu=gpu)
-        capacity.add(float(slot.get("capacity") or 0), gpu=gpu)
-    return [*engine_families(status, PREFIX, with_up=False), launches, leases, memory, capacity]
+class SupervisorCollector(Collector):
+    """The supervisor's metric families, from one `status()` per scrape."""
+
+    def __init__(self, supervisor: Supervisor) -> None:
+        self.supervisor = supervisor
+
+    def collect(self) -> Iterator[Metric]:
+        status = self.supervisor.status()
+        yield from EngineStatusCollector(status, PREFIX, with_up=False).collect()
+        yield CounterMetricFamily(
+            f"{PREFIX}_launches_total",
+            "Engine launches, first starts and restarts",
+            value=float(status.get("launches") or 0),
+        )
+        yield GaugeMetricFamily(
+            f"{PREFIX}_leases", "Leases held by battles now", value=float(status.get("leases") or 0)
+        )
+        memory = GaugeMetricFamily(
+            f"{PREFIX}_gpu_memory_used_gb", "GPU memory held by engines", labels=["gpu"]
+        )
+        capacity = GaugeMetricFamily(
+            f"{PREFIX}_gpu_engine_capacity", "Engines that fit on the GPU", labels=["gpu"]
+        )
+        for slot in status.get("slots") or []:
+            gpu = str(slot.get("gpu"))
+            memory.add_metric([gpu], float(slot.get("memory_used_gb") or 0))
+            capacity.add_metric([gpu], float(slot.get("capacity") or 0))
+        yield from (memory, capacity)
 
 
 class SupervisorMetricsHandler(RequestHandler):
@@ -45,4 +63,4 @@ class SupervisorMetricsHandler(RequestHandler):
     def get(self) -> None:
         self.set_header("Content-Type", CONTENT_TYPE)
         self.set_header("Cache-Control", "no-store")
-        self.finish(render(supervisor_families(self.supervisor)))
+        self.finish(generate_latest(SupervisorCollector(self.supervisor)))

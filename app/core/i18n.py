@@ -15,9 +15,10 @@ and `?ui=eng` gives the English interface whatever the browser says.
 
 A string with a count is a TOML table of CLDR plural forms, e.g.
 `lb_votes = { one = "{votes} vote", other = "{votes} votes" }`: each language gives exactly
-the categories its CLDR rule uses for whole numbers (`PLURAL_RULES`; Icelandic "one" is 1,
-21, 31, ... but not 11; Romanian has "few" for 0 and 2 to 19, and "20 de voturi" in
-"other"), and `Translator.plural(key, n, ...)` picks the form for `n`.
+the categories of its CLDR plural rule, which Babel supplies for the language's locale
+(`plural_rule`; Icelandic "one" is 1, 21, 31, ... but not 11; Romanian has "few" for 0 and
+2 to 19, and "20 de voturi" in "other"), and `Translator.plural(key, n, ...)` picks the
+form for `n`.
 """
 
 from __future__ import annotations
@@ -25,12 +26,15 @@ from __future__ import annotations
 import logging
 import math
 import tomllib
-from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
 from string import Formatter
 from typing import Any
+
+from babel import Locale, UnknownLocaleError
+from babel.core import negotiate_locale
+from babel.plural import PluralRule
 
 from app.core.registry import Language
 
@@ -43,61 +47,39 @@ DEFAULT = "eng"
 Message = str | dict[str, str]
 
 
-def _one_if_1(n: int) -> str:
-    return "one" if n == 1 else "other"
+# CLDR's plural categories in CLDR's order (Babel's `PluralRule.tags` is an unordered set
+# without "other").
+CATEGORIES = ("zero", "one", "two", "few", "many", "other")
 
 
-def _icelandic(n: int) -> str:
-    return "one" if n % 10 == 1 and n % 100 != 11 else "other"
-
-
-def _romanian(n: int) -> str:
-    if n == 1:
-        return "one"
-    return "few" if n == 0 or 1 <= n % 100 <= 19 else "other"
-
-
-def _romance(n: int) -> str:
-    # CLDR's "many" of Catalan, Spanish, Italian and Portuguese: whole millions
-    # ("1000000 de votos", like "un millón de votos").
-    if n == 1:
-        return "one"
-    return "many" if n != 0 and n % 1_000_000 == 0 else "other"
-
-
-# CLDR cardinal plural rules (https://cldr.unicode.org, plurals.xml) for whole numbers,
-# which is all the arena shows; the categories each rule can return, in CLDR's order.
-# Portuguese is European Portuguese (`pt_PT`: 0 is "other"), as the translation is.
-PLURAL_RULES: dict[str, tuple[Callable[[int], str], tuple[str, ...]]] = {
-    **{
-        code: (_one_if_1, ("one", "other"))
-        for code in ("eng", "swe", "dan", "nob", "fin", "deu", "nld", "eus")
-    },
-    "isl": (_icelandic, ("one", "other")),
-    "ron": (_romanian, ("one", "few", "other")),
-    **{code: (_romance, ("one", "many", "other")) for code in ("cat", "spa", "ita", "por")},
-}
+def plural_rule(code: str, catalogue: Catalogue | None = None) -> PluralRule:
+    """Babel's CLDR cardinal plural rule of interface language `code` (English's for a
+    code the catalogue lacks)."""
+    languages = (catalogue or load_catalogue()).languages
+    return languages.get(code, languages[DEFAULT]).locale.plural_form
 
 
 def plural_category(code: str, n: int) -> str:
     """The CLDR plural category of the whole number `n` in interface language `code`."""
-    rule, _ = PLURAL_RULES.get(code, PLURAL_RULES[DEFAULT])
-    return rule(abs(int(n)))
+    return plural_rule(code)(abs(int(n)))
 
 
 def plural_categories(code: str) -> tuple[str, ...]:
     """The categories a plural message in `code` must give (no more, no fewer)."""
-    return PLURAL_RULES.get(code, PLURAL_RULES[DEFAULT])[1]
+    tags = plural_rule(code).tags | {"other"}
+    return tuple(c for c in CATEGORIES if c in tags)
 
 
 @dataclass(frozen=True)
 class InterfaceLanguage:
-    """One interface language: its own name, BCP 47 tags it answers to, its `lang`."""
+    """One interface language: its own name, BCP 47 tags it answers to, its `lang`, and
+    the CLDR locale of its translation (plural rules)."""
 
     code: str
     native: str
     tags: tuple[str, ...]  # primary subtags, e.g. ("nb", "no", "nn")
     html_lang: str
+    locale: Locale  # `locale` in the file, else `html`: pt-PT, as the translation is
 
 
 @dataclass(frozen=True)
@@ -131,13 +113,23 @@ def load_catalogue() -> Catalogue:
 def parse_catalogue(text: str) -> Catalogue:
     data = tomllib.loads(text)
     languages = {
-        code: InterfaceLanguage(code, meta["native"], tuple(meta["tags"]), meta["html"])
+        code: InterfaceLanguage(
+            code, meta["native"], tuple(meta["tags"]), meta["html"], _locale(code, meta)
+        )
         for code, meta in data["languages"].items()
     }
     strings = {code: dict(table) for code, table in data["strings"].items()}
     if DEFAULT not in strings or set(strings) != set(languages):
         raise ValueError("ui_strings.toml: [languages] and [strings] must list the same codes")
     return Catalogue(languages, strings)
+
+
+def _locale(code: str, meta: dict[str, Any]) -> Locale:
+    tag = meta.get("locale", meta["html"])
+    try:
+        return Locale.parse(tag, sep="-")
+    except (UnknownLocaleError, ValueError) as exc:
+        raise ValueError(f"ui_strings.toml: {code}: no CLDR locale {tag!r} ({exc})") from exc
 
 
 class Translator:
@@ -185,9 +177,9 @@ class Translator:
             text = self._form(text, code, n)
         return text.format(**values) if values else text
 
-    @staticmethod
-    def _form(forms: dict[str, str], code: str, n: int | None) -> str:
-        category = "other" if n is None else plural_category(code, n)
+    def _form(self, forms: dict[str, str], code: str, n: int | None) -> str:
+        rule = self.catalogue.languages[code].locale.plural_form
+        category = "other" if n is None else rule(abs(int(n)))
         return forms.get(category) or forms["other"]
 
     def message(self, key: str, values: dict[str, Any]) -> str:
@@ -231,12 +223,17 @@ class Translator:
         return self("about_minutes", n=math.ceil(seconds / 60))
 
 
-def _parse_accept_language(header: str) -> list[str]:
-    """Primary subtags from an `Accept-Language` header, most preferred first."""
+def _language_ranges(header: str) -> list[str]:
+    """The language tags of an `Accept-Language` header, most preferred first.
+
+    Babel matches tags (`negotiate_locale`) but does not read the header's q-values, and no
+    other dependency offers it outside a request handler (tornado's
+    `RequestHandler.get_browser_locale` only picks among tornado's own locales); so this
+    dozen lines stays ours."""
     ranked: list[tuple[float, int, str]] = []
     for i, part in enumerate(header.split(",")):
         tag, _, params = part.strip().partition(";")
-        tag = tag.strip().lower()
+        tag = tag.strip()
         if not tag or tag == "*":
             continue
         quality = 1.0
@@ -248,7 +245,7 @@ def _parse_accept_language(header: str) -> list[str]:
                 except ValueError:
                     quality = 0.0
         if quality > 0:
-            ranked.append((-quality, i, tag.split("-")[0]))
+            ranked.append((-quality, i, tag))
     return [tag for _, _, tag in sorted(ranked)]
 
 
@@ -259,13 +256,13 @@ def negotiate(
     or BCP 47 tag), else the browser's first supported preference, else English."""
     catalogue = catalogue or load_catalogue()
     by_tag = {tag: lang.code for lang in catalogue.languages.values() for tag in lang.tags}
-    if requested:
-        wanted = requested.strip().lower()
-        if wanted in catalogue.languages:
-            return wanted
-        if wanted.split("-")[0] in by_tag:
-            return by_tag[wanted.split("-")[0]]
-    for tag in _parse_accept_language(accept_language or ""):
-        if tag in by_tag:
-            return by_tag[tag]
+    if requested and requested.strip().lower() in catalogue.languages:
+        return requested.strip().lower()
+    # Babel's matching: a tag we list, else its primary subtag ("sv-SE" -> "sv"); our
+    # `tags` already hold the old and sibling codes ("no", "nn", "mo"), so no aliases.
+    from_url = [requested.strip()] if requested else []
+    for preferred in (from_url, _language_ranges(accept_language or "")):
+        match = negotiate_locale(preferred, by_tag, sep="-", aliases=None)
+        if match is not None:
+            return by_tag[match.lower()]
     return DEFAULT

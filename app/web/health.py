@@ -28,7 +28,6 @@ from typing import TYPE_CHECKING, Any
 from tornado.web import HTTPError, RequestHandler
 
 from app.core import metrics
-from app.core.prometheus import CONTENT_TYPE
 
 if TYPE_CHECKING:
     from app.arena.services import ArenaServices
@@ -131,8 +130,8 @@ class MetricsHandler(_ServicesHandler):
             status = await asyncio.wait_for(self.services.directory.status(), STATUS_TIMEOUT_S)
         except Exception:
             status = None  # shown as oellm_arena_engine_directory_up 0
-        self.set_header("Content-Type", CONTENT_TYPE)
-        self.finish(metrics.REGISTRY.render(metrics.engine_families(status)))
+        self.set_header("Content-Type", metrics.CONTENT_TYPE)
+        self.finish(metrics.render(status))
 
 
 def liveness_route(services: ArenaServices) -> Route:
