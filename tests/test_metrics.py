@@ -176,6 +176,7 @@ DOCUMENTED = {
     "oellm_arena_battles_started": "counter",
     "oellm_arena_battles_completed": "counter",
     "oellm_arena_battles_failed": "counter",
+    "oellm_arena_battles_unlogged": "counter",
     "oellm_arena_votes": "counter",
     "oellm_arena_votes_refused": "counter",
     "oellm_arena_models_wait_seconds": "histogram",
