@@ -23,7 +23,6 @@ import asyncio
 import contextlib
 import functools
 import hashlib
-import json
 import os
 import random
 import shutil
@@ -360,22 +359,3 @@ def run_loadtest(cfg: LoadTestConfig, log: Log | None = None) -> dict[str, Any]:
     if note:
         summary["note"] = note
     return summary
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """`python -m benchmark.loadtest`: the same as `oellm-arena loadtest --standin`."""
-    import argparse
-
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--voters", type=int, required=True)
-    parser.add_argument("--duration", type=float, default=60.0)
-    parser.add_argument("--languages", help="comma-separated codes (default: legacy mix)")
-    args = parser.parse_args(argv)
-    languages = args.languages.split(",") if args.languages else None
-    cfg = LoadTestConfig(args.voters, args.duration, languages=languages)
-    print(json.dumps(run_loadtest(cfg)))
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

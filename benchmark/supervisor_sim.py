@@ -2,7 +2,7 @@
 
 Replays a window of the real legacy vote log (`arena_results.csv`: its languages, models
 and arrival times, duplicates dropped, sped up) through the real supervisor process
-(`python -m tgi.supervisor`) with stand-in engines whose start-up time follows model size,
+(`oellm-arena supervisor`) with stand-in engines whose start-up time follows model size,
 once per policy:
 
 - **naive**: one engine per GPU (`models_per_gpu=1`), relaunched whenever a battle needs
@@ -152,7 +152,8 @@ def supervisor(env_overrides: dict[str, str]) -> Iterator[str]:
         cmd = [
             sys.executable,
             "-m",
-            "tgi.supervisor",
+            "app.cli",
+            "supervisor",
             "--port",
             str(port),
             "--log-level",

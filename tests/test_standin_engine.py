@@ -13,6 +13,7 @@ import subprocess
 import sys
 import time
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -90,6 +91,19 @@ def test_language_comes_from_the_registry() -> None:
     assert bank_for("mul", "Der Rhein entspringt in den Alpen und").code == "deu"
     assert bank_for("mul", "Il était une fois, dans un petit village").code == "fra"
     assert bank_for("mul", "Zzyzx qwrt").code == "mul"
+
+
+def test_language_comes_from_the_configured_registry(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    registry = tmp_path / "registry.toml"
+    registry.write_text(
+        '[languages.isl]\nname = "Icelandic"\nnative_name = "Íslenska"\n'
+        'multisynt_models = ["Example/ms-only-here"]\nhplt_model = "Example/hplt-only-here"\n'
+        'prompts = ["Það var", "Ísland er", "Til að"]\n'
+    )
+    monkeypatch.setenv("ARENA_REGISTRY_PATH", str(registry))
+    assert resolve_language("Example/hplt-only-here") == "isl"
 
 
 def test_two_models_with_the_same_seed_write_different_text() -> None:

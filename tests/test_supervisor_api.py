@@ -25,7 +25,7 @@ from app.core.settings import Settings
 from tests.conftest import free_port
 from tests.test_supervisor import FakeLauncher, make_supervisor
 from tgi.supervisor import Supervisor
-from tgi.supervisor_api import make_app
+from tgi.supervisor_http import make_app
 
 pytestmark = pytest.mark.timeout(20)
 
@@ -79,6 +79,11 @@ async def test_acquire_status_release(client: httpx.AsyncClient) -> None:
         (b"[1, 2]", 400, "bad_request"),
         (b'{"models": []}', 400, "bad_request"),
         (b'{"models": ["ms-a"], "timeout_s": -1}', 400, "bad_request"),
+        (b'{"models": ["ms-a"], "timeout_s": true}', 400, "bad_request"),
+        (b'{"models": ["ms-a"], "timeout_s": "5"}', 400, "bad_request"),
+        (b'{"models": [""]}', 400, "bad_request"),
+        (b'{"models": "ms-a"}', 400, "bad_request"),
+        (b'{"models": ["ms-a"], "holder": 7}', 400, "bad_request"),
         (b'{"models": ["no/such-model"]}', 404, "unknown_model"),
     ],
 )

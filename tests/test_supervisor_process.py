@@ -1,9 +1,9 @@
 """The supervisor for real: engine subprocesses, HTTP readiness, signals, process groups.
 
-`test_supervisor_service_*` starts `python -m tgi.supervisor` as a subprocess with the
-stand-in launcher, exactly as the demo does. The launcher tests run the supervisor core
-in-process with `CommandLauncher` and a tiny HTTP server script, so they do not depend on
-the stand-in engine.
+`test_supervisor_service_*` starts `oellm-arena supervisor` (`python -m app.cli
+supervisor`) as a subprocess with the stand-in launcher, exactly as the demo does. The
+launcher tests run the supervisor core in-process with `CommandLauncher` and a tiny HTTP
+server script, so they do not depend on the stand-in engine.
 """
 
 from __future__ import annotations
@@ -27,9 +27,9 @@ from app.core.settings import Settings
 from tests.conftest import free_port
 from tgi.engine_runner import Lifecycle
 from tgi.launchers import CommandLauncher, Launcher, StandinLauncher
-from tgi.slots import registry_family
+from tgi.service import build_launcher
+from tgi.slots import family_lookup
 from tgi.supervisor import EngineFailed, Supervisor
-from tgi.supervisor_api import build_launcher
 
 LIFECYCLE_FIELDS = {f.name for f in fields(Lifecycle)}
 
@@ -38,6 +38,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(90)]
 SWEDISH = ["MultiSynt/nemotron-cc-swedish-tower9b", "HPLT/hplt2c_swe_checkpoints"]
 OTHER_SWEDISH = "MultiSynt/nemotron-cc-swedish-tower72b"
 FAMILIES = {"ms-a": "multisynt", "hp-a": "hplt"}
+SUPERVISOR_COMMAND = [sys.executable, "-m", "app.cli", "supervisor"]
 
 
 def port_closed(port: int) -> bool:
@@ -81,7 +82,7 @@ def supervisor_proc(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], s
     log_path = tmp_path / "supervisor.log"
     with log_path.open("wb") as log_file:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "tgi.supervisor", "--host", "127.0.0.1", "--port", str(port)],
+            [*SUPERVISOR_COMMAND, "--host", "127.0.0.1", "--port", str(port)],
             env=env,
             stdout=log_file,
             stderr=subprocess.STDOUT,
@@ -272,7 +273,7 @@ FINNISH = ["MultiSynt/nemotron-cc-finnish-tower9b", "HPLT/hplt2c_fin_checkpoints
 def standin_supervisor(**kwargs: object) -> tuple[Supervisor, StandinLauncher]:
     faults = kwargs.pop("faults", None)
     launcher = StandinLauncher(token_interval_s=0, startup_delay_s=0.1, faults=faults)  # type: ignore[arg-type]
-    options: dict = {"family_of": registry_family, "poll_interval_s": 0.05, **kwargs}
+    options: dict = {"family_of": family_lookup(), "poll_interval_s": 0.05, **kwargs}
     return make_supervisor(launcher, **options), launcher
 
 
@@ -432,7 +433,7 @@ async def test_launch_sh_containers_under_the_supervisor(
     monkeypatch.setenv("FAKE_PYTHON", sys.executable)
     settings = Settings(supervisor={"launcher": "tgi"})  # type: ignore[arg-type]
     launcher = build_launcher(settings)
-    sup = make_supervisor(launcher, family_of=registry_family)
+    sup = make_supervisor(launcher, family_of=family_lookup())
     try:
         lease = await sup.acquire(SWEDISH, "battle-1")
         port = int(lease.endpoints[SWEDISH[1]].rsplit(":", 1)[1])

@@ -29,7 +29,6 @@ import logging
 import os
 import shlex
 import signal
-import socket
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from typing import Protocol
@@ -332,14 +331,3 @@ class CommandLauncher:
         if code != 0:  # after a crash the container is usually gone already: no news
             level = logging.WARNING if running else logging.DEBUG
             log.log(level, "stop command %s exited %s", shlex.join(argv), code)
-
-
-def port_is_free(host: str, port: int) -> bool:
-    """Can a server bind `port` now? (SO_REUSEADDR, like the servers, so TIME_WAIT is free.)"""
-    with socket.socket() as s:
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            s.bind((host, port))
-        except OSError:
-            return False
-    return True

@@ -6,23 +6,29 @@ models of a battle load in parallel on two GPUs; with one GPU everything shares 
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
+from app.core.registry import load_registry
 from tgi.engine import Engine
-from tgi.launchers import port_is_free
 from tgi.load_history import LoadHistory
 from tgi.residency import MemoryModel
 
 SLOT_OF_FAMILY = {"multisynt": 0, "hplt": 1}
 
 
-def registry_family(model_id: str) -> str:
-    """The model's family from the registry; KeyError for a model it does not list."""
-    from app.core.registry import load_registry
+def family_lookup(registry_path: Path | None = None) -> Callable[[str], str]:
+    """model id -> family, from the registry at `registry_path` (None: the built-in one,
+    as for `Settings.registry_path`); the lookup raises KeyError for a model it does not
+    list."""
+    registry = load_registry(registry_path)
 
-    return load_registry().contender(model_id).family
+    def family_of(model_id: str) -> str:
+        return registry.contender(model_id).family
+
+    return family_of
 
 
 @dataclass(eq=False)
@@ -52,11 +58,3 @@ class Slot:
             "memory_used_gb": round(sum(e.memory_gb for e in self.resident()), 2),
             "engines": [e.as_status(history.estimate(e.model_id), now) for e in self.all_engines()],
         }
-
-
-def free_port(host: str, first: int, used: Collection[int]) -> int:
-    """The first port from `first` that no engine uses and nothing else has bound."""
-    port = first
-    while port in used or not port_is_free(host, port):
-        port += 1
-    return port

@@ -15,8 +15,9 @@ Concurrent requests for a model share its one load.
 
 Engines are launched, probed, health-checked and restarted by `tgi.engine_runner`; leases
 expire unless renewed (`tgi.leases`); load times are measured (`tgi.load_history`) for the
-estimates in `/status`. The HTTP API is `tgi.supervisor_api`; run the service with
-`python -m tgi.supervisor --host H --port P`.
+estimates in `/status`; engine ports are claimed machine-wide (`tgi.ports`). The HTTP API
+is `tgi.supervisor_http`, the service built from settings `tgi.service`; run it with
+`oellm-arena supervisor --host H --port P`.
 """
 
 from __future__ import annotations
@@ -28,7 +29,8 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any
+from pathlib import Path
+from typing import Any
 
 from app.core.inference.probe import HttpProbe
 from tgi.engine import Engine, EngineState
@@ -42,14 +44,12 @@ from tgi.errors import (
     UnknownLease,
     UnknownModel,
 )
-from tgi.launchers import Launcher, port_is_free
+from tgi.launchers import Launcher
 from tgi.leases import Lease, LeaseBook
 from tgi.load_history import LoadHistory
+from tgi.ports import EnginePorts, port_is_free
 from tgi.residency import MemoryModel, choose_victims
-from tgi.slots import SLOT_OF_FAMILY, Slot, free_port, registry_family
-
-if TYPE_CHECKING:
-    from app.core.settings import Settings
+from tgi.slots import SLOT_OF_FAMILY, Slot, family_lookup
 
 log = logging.getLogger("tgi.supervisor")
 
@@ -63,6 +63,7 @@ class _Request:
     lease_id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
     waiting_since: float = field(default_factory=time.time)
     admitted_at: float | None = None
+    passed_over: bool = False  # a pump found no room for it: it queued
     admitted: asyncio.Future[list[Engine]] = field(
         default_factory=lambda: asyncio.get_running_loop().create_future()
     )
@@ -88,21 +89,25 @@ class Supervisor:
         lease_ttl_s: float = 300.0,
         failed_retry_after_s: float = 60.0,
         history: LoadHistory | None = None,
-        family_of: Callable[[str], str] = registry_family,
+        family_of: Callable[[str], str] | None = None,
         probe: Probe | None = None,
         host: str = "127.0.0.1",
+        port_claims_dir: Path | None = None,
     ) -> None:
+        """`family_of` maps a model id to its family (default: the built-in registry);
+        `port_claims_dir` is where engine ports are claimed (default: the directory every
+        supervisor on the machine shares, `tgi.ports.default_claims_dir`)."""
         memory = memory or MemoryModel()
         if models_per_gpu is not None:
             memory = replace(memory, max_engines=models_per_gpu)
         self.launcher = launcher
         self.memory = memory
         self.lifecycle = lifecycle or Lifecycle()
-        self.first_engine_port = first_engine_port
+        self.ports = EnginePorts(host, first_engine_port, port_claims_dir)
         self.acquire_timeout_s = acquire_timeout_s
         self.failed_retry_after_s = failed_retry_after_s
         self.history = history or LoadHistory()
-        self.family_of = family_of
+        self.family_of = family_of or family_lookup()
         self.host = host
         self._http_probe = HttpProbe() if probe is None else None
         self.probe: Probe = probe or self._http_probe  # type: ignore[assignment]
@@ -178,7 +183,9 @@ class Supervisor:
                     log_tail=engine.log_tail(),
                 )
         endpoints = {e.model_id: e.url for e in engines}
-        queued_s = (req.admitted_at or req.waiting_since) - req.waiting_since
+        # The wait for room: zero when there was room at once, however long launching took.
+        waited = (req.admitted_at or req.waiting_since) - req.waiting_since
+        queued_s = waited if req.passed_over else 0.0
         lease = self.leases.add(req.lease_id, holder, endpoints, ttl_s, queued_s)
         log.info("lease %s acquired by %s for %s", lease.lease_id, holder, models)
         return lease
@@ -260,6 +267,7 @@ class Supervisor:
                     engine.stop_requested.set()
         stops = [e.task for s in self.slots for e in s.stopping if e.task is not None]
         await asyncio.gather(*self._tasks, *stops, return_exceptions=True)
+        self.ports.close()
         if self._http_probe is not None:
             await self._http_probe.aclose()
 
@@ -296,14 +304,15 @@ class Supervisor:
             plan = None if gpus & blocked else self._plan(req.slots, set(req.models))
             if plan is None:
                 blocked |= gpus
+                req.passed_over = True
                 continue
             self._queue.remove(req)
+            req.admitted_at = time.time()
             self._place(plan)
             engines = [req.slots[m].engines[m] for m in req.models]
             for engine in engines:
                 engine.leases[req.lease_id] = req.holder
                 engine.last_used = time.time()
-            req.admitted_at = time.time()
             req.admitted.set_result(engines)
 
     def _plan(self, wanted: dict[str, Slot], keep: set[str]) -> _Plan | None:
@@ -386,6 +395,7 @@ class Supervisor:
         taken = engine.port
         engine.port = self._free_port()
         engine.url = f"http://{self.host}:{engine.port}"
+        self._release_ports()
         log.warning(
             "slot %d: port %d of %s is taken by another process; launching it on port %d",
             engine.gpu,
@@ -395,8 +405,12 @@ class Supervisor:
         )
 
     def _free_port(self) -> int:
-        used = {e.port for s in self.slots for e in s.all_engines()}
-        return free_port(self.host, self.first_engine_port, used)
+        self._release_ports()
+        return self.ports.claim()
+
+    def _release_ports(self) -> None:
+        """Let go of the claims on ports no engine holds any more (stopped, replaced, moved)."""
+        self.ports.keep_only({e.port for s in self.slots for e in s.all_engines()})
 
     def _evict(self, slot: Slot, engine: Engine, why: str) -> None:
         verb = "evicting" if why == "LRU" else "stopping"
@@ -416,6 +430,7 @@ class Supervisor:
         finally:
             with contextlib.suppress(ValueError):
                 slot.stopping.remove(engine)
+            self._release_ports()
             log.info("slot %d: %s stopped", slot.gpu, engine.model_id)
             self._pump()
 
@@ -427,25 +442,3 @@ async def _settled(engines: list[Engine]) -> None:
         if not waiting:
             return
         await waiting[0].settled.wait()
-
-
-def run_supervisor(settings: Settings, launcher: Launcher | None = None) -> int:
-    """Serve the supervisor API from `settings` until SIGTERM/SIGINT; the exit status."""
-    from tgi.supervisor_api import run_supervisor as run
-
-    return run(settings, launcher)
-
-
-def main(argv: list[str] | None = None) -> int:
-    """`python -m tgi.supervisor --host H --port P`: run the supervisor service."""
-    from tgi.supervisor_api import main as api_main
-
-    return api_main(argv)
-
-
-if __name__ == "__main__":
-    import sys
-
-    from tgi.supervisor import main as _main  # the importable module, not __main__'s copy
-
-    sys.exit(_main())

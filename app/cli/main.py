@@ -155,17 +155,53 @@ def serve(
 @main.command()
 @click.option("--host", default=None, help="Listen address (default: ARENA_SUPERVISOR__HOST).")
 @click.option("--port", type=int, default=None, help="Port (default: ARENA_SUPERVISOR__PORT).")
+@click.option(
+    "--launch-command",
+    metavar="TEMPLATE",
+    help="Engine command with {model_id} {gpu} {port} {name} {memory_fraction}, staying in "
+    "the foreground (default: ARENA_SUPERVISOR__LAUNCH_COMMAND; for launcher tgi or vllm, "
+    "a tgi/launch.sh container).",
+)
+@click.option(
+    "--stop-command",
+    metavar="TEMPLATE",
+    help="Run before stopping an engine (default: ARENA_SUPERVISOR__STOP_COMMAND; for "
+    "containers, docker stop {name}).",
+)
+@click.option(
+    "--log-level",
+    type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"], case_sensitive=False),
+    help="Log level (default: INFO, DEBUG with -v).",
+)
 @click.pass_context
-def supervisor(ctx: click.Context, host: str | None, port: int | None) -> None:
+def supervisor(
+    ctx: click.Context,
+    host: str | None,
+    port: int | None,
+    launch_command: str | None,
+    stop_command: str | None,
+    log_level: str | None,
+) -> None:
     """Run the supervisor: launches inference engines on the GPUs and leases them to the app."""
-    from tgi.supervisor import run_supervisor
+    from tgi.service import build_launcher, run_supervisor
 
+    if log_level:
+        logging.getLogger().setLevel(log_level.upper())
     settings = _settings(ctx)
+    sup = settings.supervisor
     if host:
-        settings.supervisor.host = host
+        sup.host = host
     if port:
-        settings.supervisor.port = port
-    sys.exit(run_supervisor(settings))
+        sup.port = port
+    if launch_command:
+        sup.launch_command = launch_command
+    if stop_command:
+        sup.stop_command = stop_command
+    try:
+        launcher = build_launcher(settings)
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from exc
+    sys.exit(run_supervisor(settings, launcher))
 
 
 @main.command()

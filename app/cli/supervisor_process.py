@@ -56,10 +56,13 @@ class SupervisorProcess:
 
     def __enter__(self) -> SupervisorProcess:
         env = dict(os.environ, ARENA_SUPERVISOR__LAUNCHER="standin", PYTHONUNBUFFERED="1")
+        # The same command an operator runs (`oellm-arena supervisor`); `--config`, if the
+        # demo had one, reaches it through ARENA_CONFIG_FILE in the environment.
         cmd = [
             sys.executable,
             "-m",
-            "tgi.supervisor",
+            "app.cli",
+            "supervisor",
             "--host",
             self.host,
             "--port",

@@ -109,11 +109,13 @@ def load_bank(code: str) -> Bank:
 
 
 def resolve_language(model_id: str) -> str:
-    """ISO 639-3 code of the model's language: the registry, then hints in the id, then eng."""
+    """ISO 639-3 code of the model's language: the registry (`ARENA_REGISTRY_PATH`'s, as
+    the supervisor that launched this engine uses), then hints in the id, then eng."""
     try:
         from app.core.registry import load_registry
+        from app.core.settings import load_settings
 
-        registry = load_registry()
+        registry = load_registry(load_settings().registry_path)
         try:
             return registry.contender(model_id).language
         except KeyError:

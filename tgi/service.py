@@ -1,0 +1,181 @@
+"""The supervisor service: a `Supervisor` and its HTTP API built from settings, served
+until SIGTERM or SIGINT.
+
+`build_launcher` picks the engine launcher (`supervisor.launcher`: the stand-in, TGI or
+vLLM containers through `tgi/launch.sh`, or any command), `build_supervisor` wires the
+supervisor from `Settings` (GPUs, memory, lifecycle, the registry at
+`registry_path`), `run_service` serves the API and stops every engine on the way out, and
+`run_supervisor` is its blocking form behind `oellm-arena supervisor` (app/cli/main.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import shlex
+import signal
+import statistics
+import sys
+from pathlib import Path
+
+from tornado.httpserver import HTTPServer
+
+from app.core.registry import load_registry
+from app.core.settings import Settings
+from tgi.engine_runner import Lifecycle
+from tgi.launchers import CommandLauncher, Launcher, StandinLauncher
+from tgi.load_history import LoadHistory
+from tgi.residency import MemoryModel
+from tgi.slots import family_lookup
+from tgi.supervisor import Supervisor
+from tgi.supervisor_http import make_app
+
+log = logging.getLogger("tgi.supervisor")
+
+LAUNCH_SH = Path(__file__).with_name("launch.sh")
+CONTAINER_COMMAND = (
+    f"{shlex.quote(str(LAUNCH_SH))} --foreground --engine {{engine}} --gpu {{{{gpu}}}} "
+    "--model-id {{model_id}} --port {{port}} --name {{name}} "
+    "--memory-fraction {{memory_fraction}}"
+)
+DEFAULT_TGI_COMMAND = CONTAINER_COMMAND.format(engine="tgi")
+DEFAULT_VLLM_COMMAND = CONTAINER_COMMAND.format(engine="vllm")
+CONTAINER_STOP_COMMAND = "docker stop {name}"
+# A stand-in engine's launch-to-ready time is its simulated delay plus starting a Python
+# interpreter and importing tornado: allow this much for the latter.
+STANDIN_INTERPRETER_START_S = 1.0
+
+
+def build_launcher(settings: Settings) -> Launcher:
+    """The launcher `settings.supervisor` asks for; ValueError for one that cannot work.
+    A `launch_command` with the default launcher (standin) means launcher `command`."""
+    sup, standin = settings.supervisor, settings.standin
+    command, stop_command = sup.launch_command, sup.stop_command
+    if sup.launcher == "standin" and command is None:
+        return StandinLauncher(
+            standin.token_interval_s,
+            standin.startup_delay_s,
+            host=engine_host(sup.host),
+            startup_s_per_billion=standin.startup_s_per_billion_params,
+            faults=standin.faults,
+        )
+    if sup.launcher in ("tgi", "vllm"):
+        default = DEFAULT_TGI_COMMAND if sup.launcher == "tgi" else DEFAULT_VLLM_COMMAND
+        return CommandLauncher.from_strings(
+            command or default, stop_command or CONTAINER_STOP_COMMAND, name=sup.launcher
+        )
+    if command is None:
+        raise ValueError("launcher 'command' needs supervisor.launch_command (or --launch-command)")
+    return CommandLauncher.from_strings(command, stop_command, name="command")
+
+
+def engine_host(listen_host: str) -> str:
+    """Where engines listen and are reached: the supervisor's host, loopback for a wildcard."""
+    return "127.0.0.1" if listen_host in ("", "0.0.0.0", "::") else listen_host
+
+
+def prior_load_s(settings: Settings, launcher: Launcher) -> float:
+    """The load-time estimate before any load was measured: `expected_load_s` when set.
+
+    For the stand-in, whose load time is known in advance (it follows model size), the
+    default is what the typical model of the registry takes: the median over the models
+    the arena will actually load, not one model picked by name, so a registry of bigger
+    models (or `startup_s_per_billion_params`) moves the estimate along with the loads.
+    """
+    sup = settings.supervisor
+    if not isinstance(launcher, StandinLauncher) or "expected_load_s" in sup.model_fields_set:
+        return sup.expected_load_s
+    models = load_registry(settings.registry_path).all_models()
+    typical = statistics.median(launcher.startup_delay(m) for m in models)
+    return round(typical + STANDIN_INTERPRETER_START_S, 3)
+
+
+def build_supervisor(settings: Settings, launcher: Launcher | None = None) -> Supervisor:
+    """The supervisor `settings` describe, on `launcher` (default: `build_launcher`)."""
+    sup = settings.supervisor
+    launcher = launcher or build_launcher(settings)
+    return Supervisor(
+        launcher,
+        gpus=sup.gpus,
+        memory=MemoryModel(
+            gpu_memory_gb=sup.gpu_memory_gb,
+            reserve_gb=sup.gpu_memory_reserve_gb,
+            headroom_gb=sup.engine_headroom_gb,
+            overrides=sup.model_memory_gb,
+            max_engines=sup.models_per_gpu,
+        ),
+        lifecycle=Lifecycle(
+            ready_timeout_s=sup.ready_timeout_s,
+            poll_interval_s=sup.poll_interval_s,
+            stop_grace_s=sup.stop_grace_s,
+            health_interval_s=sup.health_interval_s,
+            unhealthy_after=sup.unhealthy_after,
+            max_restarts=sup.max_restarts,
+            backoff_s=sup.restart_backoff_s,
+            backoff_max_s=sup.restart_backoff_max_s,
+        ),
+        first_engine_port=sup.first_engine_port,
+        acquire_timeout_s=sup.acquire_timeout_s,
+        lease_ttl_s=sup.lease_ttl_s,
+        failed_retry_after_s=sup.failed_retry_after_s,
+        history=LoadHistory(prior_load_s(settings, launcher), path=sup.load_history_path),
+        family_of=family_lookup(settings.registry_path),
+        host=engine_host(sup.host),
+    )
+
+
+async def run_service(settings: Settings, launcher: Launcher | None = None) -> None:
+    """Serve the API on `supervisor.host:port` until SIGTERM/SIGINT, then stop every
+    engine and return."""
+    host, port = settings.supervisor.host, settings.supervisor.port
+    supervisor = build_supervisor(settings, launcher)
+    server = HTTPServer(make_app(supervisor))
+    server.listen(port, address=host)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    memory = supervisor.memory
+    log.info(
+        "supervisor on http://%s:%d: %d slot(s) of %.0f GB (about %d engines each), launcher %s",
+        host,
+        port,
+        len(supervisor.slots),
+        memory.capacity_gb(0),
+        memory.engines_fitting(0),
+        supervisor.launcher.name,
+    )
+    try:
+        await stop.wait()
+    finally:
+        log.info("shutting down: stopping every engine")
+        server.stop()
+        await supervisor.shutdown()
+        await server.close_all_connections()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(sig)
+    log.info("supervisor stopped")
+
+
+def configure_logging(level: str = "INFO") -> None:
+    """Log to stderr unless the host program (the CLI) already set logging up."""
+    if not logging.getLogger().handlers:
+        logging.basicConfig(
+            level=level.upper(),
+            format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+            stream=sys.stderr,
+        )
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # else one line per readiness probe
+
+
+def run_supervisor(settings: Settings, launcher: Launcher | None = None) -> int:
+    """Run the service from `settings` until SIGTERM/SIGINT; return the exit status (0,
+    or 2 for a configuration that cannot work)."""
+    configure_logging()
+    try:
+        launcher = launcher or build_launcher(settings)
+    except ValueError as exc:
+        log.error("cannot start the supervisor: %s", exc)
+        return 2
+    asyncio.run(run_service(settings, launcher))
+    return 0
