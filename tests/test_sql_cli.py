@@ -276,3 +276,14 @@ def test_while_the_app_holds_the_log_it_reads_the_snapshot(db_path: Path) -> Non
         assert result.exit_code == 1 and "disabled by configuration" in result.stderr
         assert fingerprint(db_path.parent) == before
         assert holder.poll() is None
+
+
+def test_the_example_queries_in_the_docs_run(db_path: Path) -> None:
+    fill_fixture(db_path)
+    doc = (REPO / "docs" / "analytics.md").read_text(encoding="utf-8")
+    blocks = re.findall(r"```sql\n(.*?)```", doc, flags=re.S)
+    assert blocks
+    for block in blocks:
+        result = sql(stdin=block)
+        assert result.exit_code == 0 and result.stderr == "", result.output
+        assert result.stdout.count(" rows)") + result.stdout.count(" row)") == block.count(";")
