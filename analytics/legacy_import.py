@@ -39,6 +39,8 @@ from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+import duckdb
+
 from app.core.registry import Registry
 from app.core.store.battle_store import BattleStore
 from app.core.store.records import BattleRecord, Winner
@@ -345,19 +347,32 @@ class ImportResult:
         return "\n".join(lines)
 
 
+def plan_file(path: Path, registry: Registry, tz: str = "UTC") -> ImportPlan:
+    """Read, check and plan the whole file; touches no database."""
+    return plan_import(read_rows(path, registry, tz), registry)
+
+
+def count_present(con: duckdb.DuckDBPyConnection, plan: ImportPlan) -> int:
+    """How many of the plan's battles the log behind `con` holds already (for a dry run)."""
+    row = con.execute(
+        "SELECT count(*) FROM battles WHERE list_contains(?, battle_id)",
+        [[r.battle_id for r in plan.records]],
+    ).fetchone()
+    return int(row[0]) if row else 0
+
+
+def apply_plan(plan: ImportPlan, store: BattleStore) -> ImportResult:
+    """Add the plan's new battles through the store's writer, in one transaction."""
+    inserted = store.record_battles_sync(plan.records, only_new=True)
+    return ImportResult(plan, inserted=inserted, already_present=len(plan.records) - inserted)
+
+
 def import_legacy(
     path: Path, store: BattleStore, registry: Registry, tz: str = "UTC", *, dry_run: bool = False
 ) -> ImportResult:
     """Check the whole file, then add its new battles through the store's writer."""
-    plan = plan_import(read_rows(path, registry, tz), registry)
+    plan = plan_file(path, registry, tz)
     if dry_run:
-        present = store.read(
-            lambda cur: cur.execute(
-                "SELECT count(*) FROM battles WHERE list_contains(?, battle_id)",
-                [[r.battle_id for r in plan.records]],
-            ).fetchone()
-        )
-        already = int(present[0]) if present else 0
+        already = store.read(lambda cur: count_present(cur, plan))
         return ImportResult(plan, inserted=0, already_present=already)
-    inserted = store.record_battles_sync(plan.records, only_new=True)
-    return ImportResult(plan, inserted=inserted, already_present=len(plan.records) - inserted)
+    return apply_plan(plan, store)

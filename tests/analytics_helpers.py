@@ -3,6 +3,13 @@ small fixture battle log whose every number is known by hand."""
 
 from __future__ import annotations
 
+import contextlib
+import os
+import selectors
+import subprocess
+import sys
+import textwrap
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -173,3 +180,38 @@ def fill_fixture(db_path: Path) -> Path:
     with BattleStore(db_path) as store:
         store.record_battles_sync(fixture_battles())
     return db_path
+
+
+# ---- a second process holding the log, as the running app does ----------------------------
+
+_HOLDER = """
+    import sys, time
+    from app.core.store import BattleStore
+    store = BattleStore(sys.argv[1])  # open for writing: DuckDB locks the file
+    print("READY", flush=True)
+    time.sleep(300)
+"""
+
+
+@contextlib.contextmanager
+def log_held_open(db_path: Path, timeout_s: float = 60.0) -> Iterator[subprocess.Popen[str]]:
+    """Another process has `db_path` open for writing (as the arena app) while in the block."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ARENA_")}
+    proc = subprocess.Popen(
+        [sys.executable, "-c", textwrap.dedent(_HOLDER), str(db_path)],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        with selectors.DefaultSelector() as sel:
+            sel.register(proc.stdout, selectors.EVENT_READ)
+            ready = sel.select(timeout_s) and proc.stdout.readline().strip() == "READY"
+        assert ready, f"the holder did not open {db_path}: {proc.poll()}"
+        yield proc
+    finally:
+        proc.kill()
+        proc.wait(30)

@@ -73,10 +73,32 @@ def test_leaderboard_for_one_language_as_a_table(db_path: Path) -> None:
     assert code == 0 and len(json.loads(output)) == 2  # ARENA_DB_PATH is the same log
 
 
+@pytest.mark.parametrize(
+    ("spelling", "code"),
+    [("sv", "swe"), ("SV", "swe"), ("SWE", "swe"), ("Swedish", "swe"), ("svenska", "swe"),
+     ("fi", "fin"), ("Suomi", "fin"), ("Multilingual", "mul")],
+)  # fmt: skip
+def test_leaderboard_language_by_any_code_or_name(db_path: Path, spelling: str, code: str) -> None:
+    fill_fixture(db_path)
+    exit_code, by_code = invoke(
+        "leaderboard", "--format", "json", "--rounds", "20", "--language", code
+    )
+    assert exit_code == 0, by_code
+    exit_code, output = invoke(
+        "leaderboard", "--format", "json", "--rounds", "20", "--language", spelling
+    )
+    assert exit_code == 0, output
+    assert json.loads(output) == json.loads(by_code)
+    assert {r["language"] for r in json.loads(output)} == {code}
+
+
 def test_leaderboard_refuses_bad_input_with_a_message(db_path: Path, tmp_path: Path) -> None:
     fill_fixture(db_path)
-    code, output = invoke("leaderboard", "--language", "xx", "--db", str(db_path))
-    assert code == 2 and "unknown language 'xx'" in output
+    result = CliRunner().invoke(main, ["leaderboard", "--language", "xx", "--db", str(db_path)])
+    assert result.exit_code == 2 and result.stdout == ""
+    assert result.stderr.startswith("Error: --language: unknown language 'xx' (known: isl (is),")
+    assert "swe (sv)" in result.stderr and "nob (nb)" in result.stderr
+    assert result.stderr.count("\n") == 1  # one line, no usage text
     code, output = invoke("leaderboard", "--db", str(tmp_path / "missing.duckdb"))
     assert code == 1 and "No battle log" in output
     old = tmp_path / "old.duckdb"

@@ -2,19 +2,24 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
 import textwrap
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import duckdb
 import pytest
+from click.testing import CliRunner
 
+from app.cli import main
 from app.core.store import BattleRecord, BattleStore, StoreError, StoreLockedError, export_battles
 from app.core.store.export import export_columns
 from app.core.store.migrations import ANALYST_COLUMNS, MIGRATIONS, migrate
+from tests.analytics_helpers import log_held_open
 
 REPO = Path(__file__).resolve().parents[1]
 T0 = datetime(2026, 2, 1, 9, 30, tzinfo=UTC)
@@ -170,3 +175,49 @@ def test_database_open_in_a_running_app_is_a_clear_error(filled_db: Path, tmp_pa
         proc.wait(timeout=30)
     assert proc.returncode == -signal.SIGKILL
     assert not (tmp_path / "out.csv").exists()
+
+
+@pytest.mark.slow
+def test_export_command_reads_the_snapshot_while_another_process_holds_the_log(
+    filled_db: Path, tmp_path: Path
+) -> None:
+    """`oellm-arena export` while the app runs: the snapshot, announced in one line with its
+    age; where the snapshot will not do (no session hashes) or is missing, a message
+    saying what to do instead, and no output file."""
+    snapshot = tmp_path / "arena.snapshot.duckdb"
+    with BattleStore(filled_db) as store:
+        store.snapshot(snapshot)
+        store.record_battle_sync(  # after the snapshot: the log has 4 battles, the copy 3
+            BattleRecord("late", "swe", "p", "MultiSynt/x", "HPLT/y", "multisynt", "hplt")
+        )
+    ten_minutes_ago = time.time() - 10 * 60 - 5
+    os.utime(snapshot, (ten_minutes_ago, ten_minutes_ago))
+    runner = CliRunner()
+    out = tmp_path / "battles.csv"
+    with log_held_open(filled_db) as holder:
+        result = runner.invoke(main, ["export", "--format", "csv", "--out", str(out)])
+        assert result.exit_code == 0, result.output
+        assert result.stdout == f"Exported 3 battles to {out}\n"
+        assert result.stderr.count("\n") == 1 and f"PID {holder.pid}" in result.stderr
+        assert f"reading its snapshot {snapshot}, written 10 min ago" in result.stderr
+        assert [r["battle_id"] for r in read_back(out, "csv")] == ["b0", "b1", "b2"]
+
+        private = tmp_path / "private.csv"
+        result = runner.invoke(
+            main, ["export", "--format", "csv", "--out", str(private), "--include-private"]
+        )
+        assert result.exit_code == 1
+        assert "no session hashes" in result.stderr and "Stop the app" in result.stderr
+        assert not private.exists()
+
+        snapshot.unlink()
+        result = runner.invoke(main, ["export", "--format", "parquet", "--out", str(private)])
+        assert result.exit_code == 1
+        assert f"No snapshot at {snapshot}" in result.stderr
+        assert "oellm-arena snapshot" in result.stderr
+        assert not private.exists()
+        assert holder.poll() is None
+    # The app gone, the export reads the log itself again: all four, and nothing on stderr.
+    result = runner.invoke(main, ["export", "--format", "csv", "--out", str(out)])
+    assert result.exit_code == 0 and result.stderr == ""
+    assert len(read_back(out, "csv")) == 4

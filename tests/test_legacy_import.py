@@ -5,6 +5,8 @@ a malformed file imports nothing."""
 from __future__ import annotations
 
 import csv
+import dataclasses
+import hashlib
 import re
 from pathlib import Path
 
@@ -14,6 +16,8 @@ from click.testing import CliRunner
 
 from analytics.data import LEGACY_CSV
 from app.cli import main
+from app.core.store import writes
+from app.core.store.records import BattleRecord
 from tests.analytics_helpers import SAMPLE_CSV, legacy_truth
 
 
@@ -201,6 +205,7 @@ def test_a_malformed_file_imports_nothing(tmp_path: Path, change, message: str) 
     db = tmp_path / "arena.duckdb"
     assert run_import(SAMPLE_CSV, db)[0] == 0
     before = table(db, "SELECT count(*) FROM battles")
+    digest_before = files(tmp_path)
     # Fresh battles (new outputs) that would be imported if the file were accepted.
     rows = [dict(r, Output_A=r["Output_A"] + " (new)") for r in _sample_rows()]
     code, output = run_import(_write(tmp_path / "bad.csv", change(rows)), db)
@@ -208,6 +213,8 @@ def test_a_malformed_file_imports_nothing(tmp_path: Path, change, message: str) 
     assert message in output and "nothing was imported" in output
     assert re.search(r"line \d+", output)
     assert table(db, "SELECT count(*) FROM battles") == before
+    after = {name: h for name, h in files(tmp_path).items() if name != "bad.csv"}
+    assert after == digest_before  # the log was not even opened
 
 
 def test_structural_problems_are_reported(tmp_path: Path) -> None:
@@ -228,11 +235,107 @@ def test_structural_problems_are_reported(tmp_path: Path) -> None:
     ragged.write_text(SAMPLE_CSV.read_text(encoding="utf-8") + "2025-12-01,Swedish\n")
     code, output = run_import(ragged, db)
     assert code != 0 and "2 fields, the header has 10" in output
-    assert table(db, "SELECT count(*) FROM battles") == [(0,)]
+    assert not db.exists()  # checked before the log is opened: no empty log left behind
 
 
 def test_dry_run_writes_nothing(tmp_path: Path) -> None:
     db = tmp_path / "arena.duckdb"
     code, output = run_import(SAMPLE_CSV, db, "--dry-run")
-    assert code == 0 and "Dry run" in output
-    assert table(db, "SELECT count(*) FROM battles") == [(0,)]
+    assert code == 0 and "Dry run" in output and "Imported 0 new battles" in output
+    assert list(tmp_path.iterdir()) == []  # not even an empty log
+    assert run_import(SAMPLE_CSV, db)[0] == 0
+    before = files(tmp_path)
+    code, output = run_import(SAMPLE_CSV, db, "--dry-run")
+    assert code == 0 and "(12 were already in the log)" in output
+    assert files(tmp_path) == before
+
+
+def files(folder: Path) -> dict[str, str]:
+    """Every file under `folder` by its path, with a hash of its bytes."""
+    return {
+        str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
+
+
+def _bad_row_midway(folder: Path) -> Path:
+    rows = [dict(r, Output_A=r["Output_A"] + " (new)") for r in _sample_rows()]
+    rows[len(rows) // 2]["Swapped"] = "perhaps"
+    return _write(folder / "midway.csv", rows)
+
+
+def _wrong_columns(folder: Path) -> Path:
+    rows = _sample_rows()
+    return _write(folder / "cols.csv", rows, header=[c for c in rows[0] if c != "Winner_Position"])
+
+
+FAILED_IMPORTS = {
+    "no such CSV": (lambda folder: folder / "missing.csv", "does not exist"),
+    "wrong columns": (_wrong_columns, "missing column(s) Winner_Position"),
+    "bad row midway": (_bad_row_midway, "Swapped must be True or False, not 'perhaps'"),
+}
+
+
+@pytest.mark.parametrize("case", FAILED_IMPORTS)
+def test_a_failed_import_leaves_no_new_log_behind(tmp_path: Path, case: str) -> None:
+    make_csv, message = FAILED_IMPORTS[case]
+    inputs = tmp_path / "inputs"
+    inputs.mkdir()
+    csv_path = make_csv(inputs)
+    code, output = run_import(csv_path, tmp_path / "data" / "arena.duckdb")
+    assert code != 0 and message in output
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["inputs"]  # no log, no folder
+
+
+@pytest.mark.parametrize("case", FAILED_IMPORTS)
+def test_a_failed_import_leaves_an_existing_log_byte_for_byte(tmp_path: Path, case: str) -> None:
+    make_csv, message = FAILED_IMPORTS[case]
+    data = tmp_path / "data"
+    db = data / "arena.duckdb"
+    assert run_import(SAMPLE_CSV, db)[0] == 0
+    before = files(data)
+    code, output = run_import(make_csv(tmp_path), db)
+    assert code != 0 and message in output
+    assert files(data) == before
+
+
+def _insert_failing_midway(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The insert meets a real DuckDB error halfway: the middle battle breaks NOT NULL, so
+    the battles before it are already inserted, in the transaction, when it fails."""
+    real = writes.insert_new
+
+    def failing(con: duckdb.DuckDBPyConnection, records: list[BattleRecord]) -> int:
+        half = len(records) // 2
+        broken = dataclasses.replace(records[half], language=None)  # type: ignore[arg-type]
+        return real(con, [*records[:half], broken, *records[half + 1 :]])
+
+    monkeypatch.setattr(writes, "insert_new", failing)
+
+
+def test_an_insert_failing_midway_removes_the_new_log(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _insert_failing_midway(monkeypatch)
+    db = tmp_path / "data" / "arena.duckdb"
+    code, output = run_import(SAMPLE_CSV, db)
+    assert code == 1
+    assert f"Nothing was imported; the new battle log {db} was removed." in output
+    assert "NOT NULL constraint failed" in output
+    assert list(tmp_path.iterdir()) == []  # neither the file, its WAL, nor the folder made for it
+
+
+def test_an_insert_failing_midway_leaves_an_existing_log_as_it_was(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    db = tmp_path / "arena.duckdb"
+    assert run_import(SAMPLE_CSV, db)[0] == 0
+    before = table(db, "SELECT * FROM battles ORDER BY battle_id")
+    _insert_failing_midway(monkeypatch)
+    fresh = [dict(r, Output_A=r["Output_A"] + " (new)") for r in _sample_rows()]
+    code, output = run_import(_write(tmp_path / "fresh.csv", fresh), db)
+    assert code == 1 and f"Nothing was imported; {db} is unchanged." in output
+    assert table(db, "SELECT * FROM battles ORDER BY battle_id") == before  # rolled back
+    monkeypatch.undo()
+    code, output = run_import(_write(tmp_path / "fresh.csv", fresh), db)
+    assert code == 0 and "Imported 12 new battles" in output  # and the log still works

@@ -84,3 +84,94 @@ def test_contender_lookup_and_unknown_ids() -> None:
 def test_malformed_registry_files_give_clear_errors(text: str, message: str) -> None:
     with pytest.raises(RegistryError, match=message):
         parse_registry(text)
+
+
+ISO639_1 = {
+    "isl": "is", "swe": "sv", "dan": "da", "nob": "nb", "fin": "fi", "deu": "de", "nld": "nl",
+    "spa": "es", "ita": "it", "por": "pt", "ron": "ro", "cat": "ca", "eus": "eu",
+}  # fmt: skip
+
+
+def test_every_language_but_the_experiment_has_its_iso639_1_code() -> None:
+    reg = load_registry()
+    assert {code: lang.iso639_1 for code, lang in reg.languages.items()} == {
+        **ISO639_1,
+        "mul": None,
+    }
+
+
+@pytest.mark.parametrize(
+    ("text", "code"),
+    [
+        ("swe", "swe"),
+        ("SWE", "swe"),
+        ("sv", "swe"),
+        ("SV", "swe"),
+        (" Swedish ", "swe"),
+        ("svenska", "swe"),
+        ("fi", "fin"),
+        ("suomi", "fin"),
+        ("Norwegian", "nob"),
+        ("norsk bokmål", "nob"),
+        ("Norsk Bokmal", "nob"),  # no å on the keyboard
+        ("Norwegian (Bokmål)", "nob"),  # the old arena's label
+        ("nb", "nob"),
+        ("no", "nob"),
+        ("islenska", "isl"),
+        ("Íslenska", "isl"),
+        ("Deutsch", "deu"),
+        ("español", "spa"),
+        ("mul", "mul"),
+        ("Multilingual", "mul"),
+        ("Multilingual-Exp", "mul"),
+    ],
+)
+def test_find_accepts_codes_names_and_aliases(text: str, code: str) -> None:
+    assert load_registry().find(text).code == code
+
+
+@pytest.mark.parametrize("text", ["xx", "eng", "English", "", "sv-SE", "Swedishh"])
+def test_find_refuses_unknown_languages_listing_the_codes(text: str) -> None:
+    with pytest.raises(KeyError) as info:
+        load_registry().find(text)
+    message = info.value.args[0]
+    assert "unknown language" in message and "\n" not in message
+    assert "swe (sv)" in message and "nob (nb)" in message and message.endswith("mul)")
+
+
+def test_every_spelling_of_every_language_finds_it() -> None:
+    reg = load_registry()
+    for code, lang in reg.languages.items():
+        for spelling in lang.spellings:
+            assert reg.find(spelling).code == code
+            assert reg.find(spelling.upper()).code == code
+
+
+LANGUAGE = (
+    'name="{name}"\nnative_name="{name}"\nmultisynt_name="x"\nmultisynt_variants=["opus"]\n'
+    'hplt_model="H{code}"\nprompts=["a", "b", "c"]\n'
+)
+
+
+def test_a_spelling_naming_two_languages_is_refused() -> None:
+    text = (
+        "[languages.swe]\n" + LANGUAGE.format(name="Swedish", code="swe") + 'iso639_1 = "sv"\n'
+        "[languages.fin]\n" + LANGUAGE.format(name="Finnish", code="fin") + 'aliases = ["SV"]\n'
+    )
+    with pytest.raises(RegistryError, match="'SV' names both 'swe' and 'fin'"):
+        parse_registry(text)
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        ('iso639_1 = "swe"', "not a two-letter code"),
+        ('iso639_1 = "SV"', "not a two-letter code"),
+        ('aliases = "Swedish"', "must be a list of names"),
+        ('aliases = [""]', "must be a list of names"),
+    ],
+)
+def test_malformed_codes_and_aliases_are_refused(extra: str, message: str) -> None:
+    text = "[languages.swe]\n" + LANGUAGE.format(name="Swedish", code="swe") + extra + "\n"
+    with pytest.raises(RegistryError, match=message):
+        parse_registry(text)

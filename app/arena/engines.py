@@ -4,7 +4,7 @@ A battle asks an `EngineDirectory` for its two models and gets a `Lease`: the en
 per model, valid until the battle releases it. While the lease is held the supervisor never
 stops those engines. Release in a `finally`: it never raises, even with the supervisor down.
 
-- `SupervisorDirectory` talks to the supervisor's HTTP API (`tgi/supervisor_api.py`).
+- `SupervisorDirectory` talks to the supervisor's HTTP API (`tgi/supervisor_http.py`).
 - `RemoteDirectory` (`app/arena/remote_engines.py`) serves engines that something else runs,
   one or several replicas per model (`supervisor.remote_endpoints`), probed before use.
 - `StaticDirectory` serves fixed per-model URLs (`supervisor.static_endpoints`), trusted

@@ -204,36 +204,11 @@ def supervisor(
     sys.exit(run_supervisor(settings, launcher))
 
 
-@main.command()
-@click.option(
-    "--format", "fmt", type=click.Choice(["csv", "parquet"]), required=True, help="Output format."
-)
-@click.option(
-    "--out", type=click.Path(dir_okay=False, path_type=Path), required=True, help="File to write."
-)
-@click.option(
-    "--db",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="DuckDB battle log (default: ARENA_DB_PATH).",
-)
-@click.option("--include-private", is_flag=True, help="Also export the salted session hashes.")
-@click.pass_context
-def export(ctx: click.Context, fmt: str, out: Path, db: Path | None, include_private: bool) -> None:
-    """Export the battle log to CSV or Parquet."""
-    from app.core.store.battle_store import StoreError
-    from app.core.store.export import export_battles
-
-    settings = _settings(ctx, db_path=db)
-    try:
-        n = export_battles(settings.db_path, out, fmt, include_private=include_private)  # type: ignore[arg-type]
-    except StoreError as exc:
-        raise click.ClickException(str(exc)) from exc
-    click.echo(f"Exported {n} battles to {out}")
-
-
 # Commands that live in their own module (app/cli/commands/<name>.py, a click command named
 # `command`), registered here so each capability owns its file.
 COMMAND_MODULES: list[str] = [
+    "export",
+    "sql",
     "import_legacy",
     "leaderboard",
     "snapshot",

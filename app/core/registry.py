@@ -3,12 +3,16 @@
 The registry is a data file (`app/core/data/registry.toml`, or the file named by
 `ARENA_REGISTRY_PATH`) so ops can correct it without touching code. Languages are keyed by
 ISO 639-3 code; every language has at least one MultiSynt contender and one HPLT model.
+People may name a language in other ways (`sv`, `Swedish`, `svenska`): `Registry.find`
+accepts any code, name or alias the file gives it.
 """
 
 from __future__ import annotations
 
+import re
 import tomllib
-from dataclasses import dataclass
+import unicodedata
+from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
 from pathlib import Path
@@ -46,6 +50,14 @@ class Language:
     multisynt: tuple[Contender, ...]
     hplt: Contender
     prompts: tuple[ExamplePrompt, ...]
+    iso639_1: str | None = None  # None where ISO 639-1 has no code (`mul`)
+    aliases: tuple[str, ...] = ()
+
+    @property
+    def spellings(self) -> tuple[str, ...]:
+        """Every way `Registry.find` recognises this language."""
+        codes = (self.code, self.iso639_1) if self.iso639_1 else (self.code,)
+        return (*codes, self.name, self.native_name, *self.aliases)
 
     @property
     def label(self) -> str:
@@ -59,9 +71,22 @@ class Language:
         return (*self.multisynt, self.hplt)
 
 
+def lookup_key(text: str) -> str:
+    """`text` as `find` compares it: case, accents and punctuation ignored.
+
+    So `Norsk Bokmal`, `norsk bokmål` and `Norwegian (Bokmål)` meet their registry names
+    whatever the keyboard at hand.
+    """
+    decomposed = unicodedata.normalize("NFKD", text)
+    bare = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+    return re.sub(r"[\W_]+", " ", bare.casefold()).strip()
+
+
 @dataclass(frozen=True)
 class Registry:
     languages: dict[str, Language]
+    # lookup_key(spelling) -> ISO 639-3 code; built (and checked for clashes) by parse_registry
+    index: dict[str, str] = field(default_factory=dict, compare=False, repr=False)
 
     def language(self, code: str) -> Language:
         try:
@@ -69,6 +94,25 @@ class Registry:
         except KeyError:
             known = ", ".join(self.languages)
             raise KeyError(f"unknown language code {code!r} (known: {known})") from None
+
+    def find(self, text: str) -> Language:
+        """The language `text` names: an ISO 639-3 or 639-1 code, an English or native name,
+        or an alias, in any case and with or without accents.
+
+        Raises `KeyError` whose message lists the known codes.
+        """
+        index = self.index or _index(self.languages)
+        code = index.get(lookup_key(text))
+        if code is None:
+            raise KeyError(f"unknown language {text.strip()!r} (known: {self.known_codes()})")
+        return self.languages[code]
+
+    def known_codes(self) -> str:
+        """The codes, one line: `swe (sv)` for each language."""
+        return ", ".join(
+            f"{lang.code} ({lang.iso639_1})" if lang.iso639_1 else lang.code
+            for lang in self.languages.values()
+        )
 
     def contender(self, model_id: str) -> Contender:
         for lang in self.languages.values():
@@ -110,6 +154,14 @@ def _parse_language(code: str, raw: dict) -> Language:
             f"language {code!r}: 'prompts' must be {len(PROMPT_KINDS)} texts "
             f"({', '.join(PROMPT_KINDS)})"
         )
+    iso639_1 = raw.get("iso639_1")
+    if iso639_1 is not None and not (
+        isinstance(iso639_1, str) and re.fullmatch(r"[a-z]{2}", iso639_1)
+    ):
+        raise RegistryError(f"language {code!r}: iso639_1 {iso639_1!r} is not a two-letter code")
+    aliases = raw.get("aliases", [])
+    if not isinstance(aliases, list) or not all(isinstance(a, str) and a.strip() for a in aliases):
+        raise RegistryError(f"language {code!r}: 'aliases' must be a list of names")
     return Language(
         code=code,
         name=str(need("name")),
@@ -117,7 +169,24 @@ def _parse_language(code: str, raw: dict) -> Language:
         multisynt=tuple(Contender(m, "multisynt", code, _variant_of(m)) for m in ids),
         hplt=Contender(str(need("hplt_model")), "hplt", code),
         prompts=tuple(ExamplePrompt(k, t) for k, t in zip(PROMPT_KINDS, prompts, strict=True)),
+        iso639_1=iso639_1,
+        aliases=tuple(aliases),
     )
+
+
+def _index(languages: dict[str, Language]) -> dict[str, str]:
+    """Every spelling's lookup key -> code; one spelling meaning two languages is an error."""
+    index: dict[str, str] = {}
+    for code, lang in languages.items():
+        for spelling in lang.spellings:
+            key = lookup_key(spelling)
+            other = index.setdefault(key, code)
+            if other != code:
+                raise RegistryError(
+                    f"{spelling!r} names both {other!r} and {code!r}: "
+                    "make the names and aliases unambiguous"
+                )
+    return index
 
 
 def parse_registry(text: str) -> Registry:
@@ -128,7 +197,8 @@ def parse_registry(text: str) -> Registry:
     langs = data.get("languages")
     if not isinstance(langs, dict) or not langs:
         raise RegistryError("registry has no [languages.<code>] tables")
-    return Registry({code: _parse_language(code, raw) for code, raw in langs.items()})
+    languages = {code: _parse_language(code, raw) for code, raw in langs.items()}
+    return Registry(languages, _index(languages))
 
 
 @cache

@@ -25,6 +25,13 @@ log = logging.getLogger(__name__)
 DB_OPTION_HELP = "DuckDB battle log (default: ARENA_DB_PATH or data/arena.duckdb)."
 
 
+class UsageLineError(click.ClickException):
+    """A bad option value, said in one line (click's BadParameter adds the usage lines)
+    with the exit status of a usage error."""
+
+    exit_code = 2
+
+
 def settings_from(ctx: click.Context, **overrides: object) -> Settings:
     """Settings as the main group configured them (`--config`), plus non-None overrides."""
     config: Path | None = ctx.find_root().obj.get("config") if ctx.find_root().obj else None
@@ -43,11 +50,15 @@ def snapshot_path(settings: Settings) -> Path:
 
 
 @contextlib.contextmanager
-def read_battle_log(settings: Settings) -> Iterator[duckdb.DuckDBPyConnection]:
+def read_battle_log(
+    settings: Settings, *, snapshot_unusable: str | None = None
+) -> Iterator[duckdb.DuckDBPyConnection]:
     """A read-only connection on the battle log, or on its snapshot while the app runs.
 
     DuckDB lets no other process open a file that the app has open for writing, so a
-    read command falls back to the snapshot the app refreshes, and says how old it is.
+    read command falls back to the snapshot the app refreshes, and says in one line on
+    stderr how old it is. `snapshot_unusable` says why the snapshot cannot stand in for
+    this command (it then fails with that reason instead).
     """
     db = settings.db_path
     if not db.is_file():
@@ -55,19 +66,11 @@ def read_battle_log(settings: Settings) -> Iterator[duckdb.DuckDBPyConnection]:
     try:
         con = open_database(db, read_only=True)
     except StoreLockedError as exc:
-        snap = snapshot_path(settings)
-        if not snap.is_file():
+        if snapshot_unusable:
             raise click.ClickException(
-                f"{exc} No snapshot at {snap} either: run `oellm-arena snapshot` to ask the "
-                "running app for one."
+                f"{exc} Its snapshot will not do: {snapshot_unusable}"
             ) from exc
-        age = datetime.now(UTC) - datetime.fromtimestamp(snap.stat().st_mtime, UTC)
-        click.echo(
-            f"The app has {db} open; reading its snapshot {snap} "
-            f"({int(age.total_seconds())} s old).",
-            err=True,
-        )
-        con = _open_checked(snap)
+        con = _open_checked(_snapshot_standing_in(settings, exc))
     except StoreError as exc:
         raise click.ClickException(str(exc)) from exc
     else:
@@ -76,6 +79,36 @@ def read_battle_log(settings: Settings) -> Iterator[duckdb.DuckDBPyConnection]:
         yield con
     finally:
         con.close()
+
+
+def _snapshot_standing_in(settings: Settings, exc: StoreLockedError) -> Path:
+    """The snapshot to read instead of the locked log, announced on stderr with its age."""
+    db, snap = settings.db_path, snapshot_path(settings)
+    if not snap.is_file():
+        raise click.ClickException(
+            f"{exc} No snapshot at {snap} either: run `oellm-arena snapshot` to ask the "
+            "running app for one."
+        ) from exc
+    age = datetime.now(UTC) - datetime.fromtimestamp(snap.stat().st_mtime, UTC)
+    holder = f"PID {exc.pid}" if exc.pid else "another process"
+    click.echo(
+        f"{db} is open for writing ({holder}, the arena app?): reading its snapshot {snap}, "
+        f"written {describe_age(age.total_seconds())} ago (`oellm-arena snapshot` refreshes it).",
+        err=True,
+    )
+    return snap
+
+
+def describe_age(seconds: float) -> str:
+    """`42 s`, `7 min`, `3 h 05 min`, `2 days`: how old a file is, as people say it."""
+    s = max(0, int(seconds))
+    if s < 120:
+        return f"{s} s"
+    if s < 3600:
+        return f"{s // 60} min"
+    if s < 48 * 3600:
+        return f"{s // 3600} h {s % 3600 // 60:02d} min"
+    return f"{s // 86400} days"
 
 
 def _open_checked(path: Path) -> duckdb.DuckDBPyConnection:

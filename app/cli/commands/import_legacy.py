@@ -2,19 +2,33 @@
 
 The logic (grouping re-logged rows, prompts, labels, flags) is `analytics.legacy_import`;
 this module parses options, opens the store and prints the report.
+
+A failed import leaves no trace: the whole file is read and checked before the log is
+opened, the insert is one transaction, and a log file this command created is removed
+again if the insert fails, so no empty or half-filled database is left behind to be
+mistaken for a finished import.
 """
 
 from __future__ import annotations
 
+import contextlib
+import shutil
 from pathlib import Path
 
 import click
 
-from analytics.legacy_import import LegacyImportError, import_legacy
-from app.cli.commands.analytics_common import DB_OPTION_HELP, settings_from
+from analytics.legacy_import import (
+    ImportPlan,
+    ImportResult,
+    LegacyImportError,
+    apply_plan,
+    count_present,
+    plan_file,
+)
+from app.cli.commands.analytics_common import DB_OPTION_HELP, read_battle_log, settings_from
 from app.core.registry import load_registry
+from app.core.settings import Settings
 from app.core.store.battle_store import BattleStore
-from app.core.store.database import StoreError
 
 
 @click.command("import-legacy")
@@ -34,13 +48,51 @@ def command(ctx: click.Context, csv_path: Path, db: Path | None, tz: str, dry_ru
     settings = settings_from(ctx, db_path=db)
     registry = load_registry(settings.registry_path)
     try:
-        with BattleStore(settings.db_path) as store:
-            result = import_legacy(csv_path, store, registry, tz, dry_run=dry_run)
+        plan = plan_file(csv_path, registry, tz)  # before the log is even opened
     except LegacyImportError as exc:
         raise click.ClickException(str(exc)) from exc
-    except StoreError as exc:
-        raise click.ClickException(str(exc)) from exc
     if dry_run:
+        result = _dry_run(plan, settings)
         click.echo("Dry run: nothing was written.")
+    else:
+        result = _import(plan, settings.db_path)
     click.echo(result.summary())
     click.echo(f"Battle log: {settings.db_path}")
+
+
+def _dry_run(plan: ImportPlan, settings: Settings) -> ImportResult:
+    already = 0
+    if settings.db_path.exists():  # read-only (the snapshot if the app runs): never a new file
+        with read_battle_log(settings) as con:
+            already = count_present(con, plan)
+    return ImportResult(plan, inserted=0, already_present=already)
+
+
+def _import(plan: ImportPlan, db: Path) -> ImportResult:
+    before = _present(db)
+    try:
+        with BattleStore(db) as store:
+            return apply_plan(plan, store)
+    except BaseException as exc:  # Ctrl-C too: a new file goes either way
+        created = _present(db) - before
+        for path in sorted(created, key=lambda p: len(p.parts), reverse=True):  # deepest first
+            with contextlib.suppress(OSError):
+                if path.is_file() or path.is_symlink():
+                    path.unlink()
+                elif path.name.startswith(db.name):  # DuckDB's spill folder
+                    shutil.rmtree(path)
+                else:
+                    path.rmdir()  # a folder made for the log, if nothing else went in
+        if not isinstance(exc, Exception):
+            raise
+        what = f"the new battle log {db} was removed" if db in created else f"{db} is unchanged"
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise click.ClickException(f"Nothing was imported; {what}. {reason}") from exc
+
+
+def _present(db: Path) -> set[Path]:
+    """What of the log exists now: its folders, the file, its companions (`.wal`, `.tmp`)."""
+    paths = {p for p in db.parents if p.exists()}
+    if db.parent.exists():
+        paths |= {p for p in db.parent.iterdir() if p.name.startswith(db.name)}
+    return paths

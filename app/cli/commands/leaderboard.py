@@ -7,12 +7,20 @@ from pathlib import Path
 
 import click
 
-from app.cli.commands.analytics_common import DB_OPTION_HELP, read_battle_log, settings_from
+from app.cli.commands.analytics_common import (
+    DB_OPTION_HELP,
+    UsageLineError,
+    read_battle_log,
+    settings_from,
+)
 from app.core.registry import load_registry
 
 
 @click.command("leaderboard")
-@click.option("--language", help="ISO 639-3 code, e.g. swe (default: every language).")
+@click.option(
+    "--language",
+    help="ISO 639-3 or 639-1 code, or name: swe, sv, Swedish, svenska (default: every language).",
+)
 @click.option(
     "--format",
     "fmt",
@@ -72,10 +80,10 @@ def command(
 
     settings = settings_from(ctx, db_path=db)
     if language:
-        registry = load_registry(settings.registry_path)
-        if language not in registry.languages:
-            known = ", ".join(registry.languages)
-            raise click.BadParameter(f"unknown language {language!r} (known: {known})")
+        try:
+            language = load_registry(settings.registry_path).find(language).code
+        except KeyError as exc:
+            raise UsageLineError(f"--language: {exc.args[0]}") from None
     with read_battle_log(settings) as con:
         board = leaderboard(
             con,

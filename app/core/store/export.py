@@ -14,6 +14,8 @@ import secrets
 from pathlib import Path
 from typing import Literal
 
+import duckdb
+
 from app.core.store.database import StoreError, open_database
 from app.core.store.migrations import (
     ANALYST_COLUMNS,
@@ -44,36 +46,49 @@ def export_battles(
     `session_hash` is left out unless `include_private` is set. Raises `StoreError` (or
     `StoreLockedError` while the arena app has the file open) with advice.
     """
-    if fmt not in _COPY_OPTIONS:
-        raise ValueError(f"format must be one of {sorted(_COPY_OPTIONS)}, not {fmt!r}")
-    db_path, out = Path(db_path), Path(out)
+    db_path = Path(db_path)
     if not db_path.is_file():
         raise StoreError(
             f"No battle log at {db_path}. Pass the right file with --db or ARENA_DB_PATH."
         )
     con = open_database(db_path, read_only=True)
     try:
-        pending = pending_migrations(con)
-        if pending:
-            raise StoreError(
-                f"The battle log {db_path} has an older schema (missing: {', '.join(pending)}). "
-                "Start the arena (or open it with BattleStore) once to upgrade it, then export."
-            )
-        columns = ", ".join(f'"{c}"' for c in export_columns(include_private))
-        out.parent.mkdir(parents=True, exist_ok=True)
-        # Same folder, so the rename is atomic; DuckDB creates it with the usual umask.
-        tmp_name = str(out.parent / f".{out.name}.{os.getpid()}-{secrets.token_hex(4)}.tmp")
-        try:
-            row = con.execute(
-                f"COPY (SELECT {columns} FROM battles ORDER BY created_at, battle_id) "
-                f"TO $path ({_COPY_OPTIONS[fmt]})",
-                {"path": tmp_name},
-            ).fetchone()
-            os.replace(tmp_name, out)
-        except BaseException:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(tmp_name)
-            raise
+        return export_from(con, out, fmt, include_private=include_private, source=db_path)
     finally:
         con.close()
+
+
+def export_from(
+    con: duckdb.DuckDBPyConnection,
+    out: str | os.PathLike[str],
+    fmt: ExportFormat = "csv",
+    *,
+    include_private: bool = False,
+    source: str | os.PathLike[str] = "the battle log",
+) -> int:
+    """`export_battles` on an open connection: the log itself or the analysts' snapshot."""
+    if fmt not in _COPY_OPTIONS:
+        raise ValueError(f"format must be one of {sorted(_COPY_OPTIONS)}, not {fmt!r}")
+    out = Path(out)
+    pending = pending_migrations(con)
+    if pending:
+        raise StoreError(
+            f"The battle log {source} has an older schema (missing: {', '.join(pending)}). "
+            "Start the arena (or open it with BattleStore) once to upgrade it, then export."
+        )
+    columns = ", ".join(f'"{c}"' for c in export_columns(include_private))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    # Same folder, so the rename is atomic; DuckDB creates it with the usual umask.
+    tmp_name = str(out.parent / f".{out.name}.{os.getpid()}-{secrets.token_hex(4)}.tmp")
+    try:
+        row = con.execute(
+            f"COPY (SELECT {columns} FROM battles ORDER BY created_at, battle_id) "
+            f"TO $path ({_COPY_OPTIONS[fmt]})",
+            {"path": tmp_name},
+        ).fetchone()
+        os.replace(tmp_name, out)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp_name)
+        raise
     return int(row[0]) if row else 0
