@@ -124,7 +124,7 @@ def test_a_forged_select_value_logs_one_quoted_line(tmp_path: Path) -> None:
         demo.stop()
         log = demo.log_text()
     assert "\n2026-01-01 00:00:00 INFO app: admin logged in" not in log  # no forged line
-    refused = [line for line in log.splitlines() if "unknown arena language" in line]
+    refused = [line for line in log.splitlines() if "a browser message was refused" in line]
     assert len(refused) == 1 and len(refused[0]) < 600, refused
     assert "Traceback" not in log
     assert [prompt for prompt, _ in _rows(demo.db_path)] == ["Der var engang"]

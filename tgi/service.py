@@ -15,11 +15,11 @@ import logging
 import shlex
 import signal
 import statistics
-import sys
 from pathlib import Path
 
 from tornado.httpserver import HTTPServer
 
+from app.core.logs import setup_logging
 from app.core.registry import load_registry
 from app.core.settings import Settings
 from tgi.engine_runner import Lifecycle
@@ -159,12 +159,7 @@ async def run_service(settings: Settings, launcher: Launcher | None = None) -> N
 
 def configure_logging(level: str = "INFO") -> None:
     """Log to stderr unless the host program (the CLI) already set logging up."""
-    if not logging.getLogger().handlers:
-        logging.basicConfig(
-            level=level.upper(),
-            format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-            stream=sys.stderr,
-        )
+    setup_logging(level)
     logging.getLogger("httpx").setLevel(logging.WARNING)  # else one line per readiness probe
 
 

@@ -9,17 +9,14 @@ from pathlib import Path
 
 import click
 
+from app.core.logs import setup_logging
 from app.core.settings import Settings, load_settings
 
 log = logging.getLogger("oellm_arena")
 
 
 def _setup_logging(verbose: bool) -> None:
-    logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+    setup_logging(logging.DEBUG if verbose else logging.INFO)
     for noisy in ("bokeh", "tornado.access", "httpx", "httpcore"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 

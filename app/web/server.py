@@ -18,7 +18,7 @@ from app.core.registry import load_registry
 from app.core.settings import Settings
 from app.core.store.battle_store import BattleStore, share_gil_with_writer
 from app.core.store.snapshot import start_snapshot_scheduler
-from app.web import health, panel_patches
+from app.web import client_errors, health, panel_patches
 from app.web.gc_policy import THRESHOLDS, tune_gc
 from app.web.pages.about import build_about_page
 from app.web.pages.arena import build_arena_page
@@ -111,6 +111,7 @@ def serve_app(
     # Two Panel/Bokeh websocket fixes found by the load test (see app/web/panel_patches.py).
     for fix in panel_patches.apply():
         log.info("panel patch applied: %s", fix)
+    client_errors.install()  # a forged value: one log line, and the page goes on
     share_gil_with_writer()  # the battle log's writer thread must not wait on a busy loop
     frozen = tune_gc()  # fewer, shorter collector pauses (app/web/gc_policy.py)
     log.info("garbage collector: %d start-up objects frozen, thresholds %s", frozen, THRESHOLDS)
