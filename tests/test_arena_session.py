@@ -131,6 +131,23 @@ async def test_an_overloaded_engine_fails_the_battle_clearly_and_logs_it(
     assert row["status"] == "failed" and "overloaded" in row["error"]
 
 
+async def test_a_battle_the_log_cannot_take_is_told_counted_and_leaves_the_page_usable(
+    session: ArenaSession, store: BattleStore, caplog: pytest.LogCaptureFixture
+) -> None:
+    unlogged = metrics.sample_value("oellm_arena_battles_unlogged_total", language="nob") or 0
+    store.close()  # every write fails from now on, as on a full or vanished disk
+    outcome = await session.generate("Norge er et land i Nord-Europa, og")
+    assert outcome is not None and not outcome.votable
+    assert session.phase == "failed" and "went wrong on our side" in session.message
+    assert not session.busy  # Generate usable again
+    assert await session.vote("model_a") is False
+    lines = [r for r in caplog.records if "could not be logged" in r.getMessage()]
+    assert len(lines) == 1 and lines[0].levelname == "ERROR"
+    assert (
+        metrics.sample_value("oellm_arena_battles_unlogged_total", language="nob") == unlogged + 1
+    )
+
+
 async def test_an_engine_overloaded_briefly_is_retried_and_the_battle_completes(
     session: ArenaSession, store: BattleStore, engines: dict[str, Standin]
 ) -> None:
