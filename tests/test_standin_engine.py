@@ -2,6 +2,9 @@
 
 Most tests share one Swedish engine (module scope) and set faults at runtime through
 `POST /standin/fault`; tests that need start-up behaviour start their own process.
+
+Why this module is long: one test per protocol shape and per fault, sharing one engine
+process (module scope) so the file runs in seconds.
 """
 
 from __future__ import annotations

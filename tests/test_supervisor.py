@@ -2,6 +2,10 @@
 
 No processes and no sockets: the fake launcher's "engines" become ready after a set load
 time, and the fake probe asks the launcher instead of making HTTP calls.
+
+Why this module is long: it is the supervisor's specification, one test per rule of
+admission, eviction, leases and restarts, over one fake launcher (which
+tests/test_engine_status.py reuses); split, the rules would be read in two places.
 """
 
 from __future__ import annotations

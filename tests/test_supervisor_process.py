@@ -4,6 +4,9 @@
 supervisor`) as a subprocess with the stand-in launcher, exactly as the demo does. The
 launcher tests run the supervisor core in-process with `CommandLauncher` and a tiny HTTP
 server script, so they do not depend on the stand-in engine.
+
+Why this module is long: each test starts real processes through the same few helpers
+(the service subprocess, the script launcher), kept with the tests that need them.
 """
 
 from __future__ import annotations

@@ -18,6 +18,11 @@ expire unless renewed (`tgi.leases`); load times are measured (`tgi.load_history
 estimates in `/status`; engine ports are claimed machine-wide (`tgi.ports`). The HTTP API
 is `tgi.supervisor_http`, the service built from settings `tgi.service`; run it with
 `oellm-arena supervisor --host H --port P`.
+
+Why this module is long: admission (the queue, the placement plan, eviction and the port
+of each engine) must read and change slots, engines and leases in one step with no await
+in between, so it stays in one class; what could move out has (runner, leases, residency,
+ports, history).
 """
 
 from __future__ import annotations

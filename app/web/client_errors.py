@@ -21,12 +21,11 @@ from pathlib import Path
 
 import panel as pn
 
-import app
 from app.core.untrusted import quoted
 
 log = logging.getLogger(__name__)
 
-_OURS = str(Path(app.__file__).resolve().parent)
+_OURS = str(Path(__file__).resolve().parents[1])  # the app package
 
 
 def handle_event_error(exc: BaseException) -> None:
