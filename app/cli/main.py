@@ -75,10 +75,21 @@ def _open_store(settings: Settings):  # type: ignore[no-untyped-def]
         raise click.ClickException(str(exc)) from exc
 
 
+def _check_listen(host: str, port: int) -> None:
+    """Fail with one line, before anything starts, if the web app cannot listen there."""
+    from app.web.listen import ListenError, check_listen
+
+    try:
+        check_listen(host, port)
+    except ListenError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
 def _run_web(
     settings: Settings, host: str, port: int, prefix: str, origins: tuple[str, ...]
 ) -> None:
     from app.core.store.retention import apply_retention
+    from app.web.listen import ListenError
     from app.web.server import ConfigError, ServeOptions, build_services, serve_app
 
     store = _open_store(settings)
@@ -95,7 +106,10 @@ def _run_web(
             click.echo(f"OELLM Arena is running: {url}  (Ctrl-C to stop)", err=True)
             click.echo(f"Battle log: {settings.db_path.resolve()}", err=True)
 
-        serve_app(services, options, on_ready=ready)
+        try:
+            serve_app(services, options, on_ready=ready)
+        except ListenError as exc:  # the port was taken after the check: same message
+            raise click.ClickException(str(exc)) from None
     finally:
         store.close()
 
@@ -123,6 +137,7 @@ def demo(
     settings = _settings(ctx, db_path=db, demo=True)
     if supervisor_port:
         settings.supervisor.port = supervisor_port
+    _check_listen(host, port)  # a busy web port: say so before the supervisor starts
     store = _open_store(settings)  # fail on a locked or corrupt DB before spawning anything
     store.close()
     with contextlib.ExitStack() as stack:
@@ -151,6 +166,7 @@ def serve(
     settings = _settings(ctx, db_path=db)
     if supervisor_url:
         settings.supervisor.url = supervisor_url
+    _check_listen(host, port)
     _run_web(settings, host, port, prefix, allow_websocket_origin)
 
 

@@ -20,6 +20,7 @@ from app.core.store.battle_store import BattleStore, share_gil_with_writer
 from app.core.store.snapshot import start_snapshot_scheduler
 from app.web import health, panel_patches
 from app.web.gc_policy import THRESHOLDS, tune_gc
+from app.web.listen import listen_error
 from app.web.pages.about import build_about_page
 from app.web.pages.arena import build_arena_page
 from app.web.pages.leaderboard import build_leaderboard_page
@@ -114,17 +115,20 @@ def serve_app(
     share_gil_with_writer()  # the battle log's writer thread must not wait on a busy loop
     frozen = tune_gc()  # fewer, shorter collector pauses (app/web/gc_policy.py)
     log.info("garbage collector: %d start-up objects frozen, thresholds %s", frozen, THRESHOLDS)
-    server = pn.io.server.get_server(
-        {route: page(builder) for route, builder in PAGES.items()},
-        port=options.port,
-        address=options.host,
-        websocket_origin=origins,
-        prefix=prefix,
-        title={route: f"OELLM Arena: {route}" for route in PAGES},
-        show=False,
-        start=False,
-        extra_patterns=[route(services) for route in EXTRA_ROUTES],
-    )
+    try:  # binds the port: the CLI checked it, but another process may have taken it since
+        server = pn.io.server.get_server(
+            {route: page(builder) for route, builder in PAGES.items()},
+            port=options.port,
+            address=options.host,
+            websocket_origin=origins,
+            prefix=prefix,
+            title={route: f"OELLM Arena: {route}" for route in PAGES},
+            show=False,
+            start=False,
+            extra_patterns=[route(services) for route in EXTRA_ROUTES],
+        )
+    except OSError as exc:
+        raise listen_error(exc, options.host, options.port) from None
     loop = server.io_loop
 
     def stop(signum: int, _frame: object) -> None:
