@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 import panel as pn
 from pydantic import SecretStr
+from tornado.web import RequestHandler
 
 from app.arena.engines import EngineDirectory, directory_from_settings
 from app.arena.session import ArenaServices, battle_limits
@@ -42,6 +43,28 @@ PAGES: dict[str, PageBuilder] = {
 # init kwargs); each handler receives `services` among its kwargs.
 ExtraRoute = tuple[str, type, dict]
 EXTRA_ROUTES: list[Callable[[ArenaServices], ExtraRoute]] = [*health.ROUTES]
+
+
+class RootRedirect(RequestHandler):
+    """`/` (or the bare `--prefix`, with or without its slash) leads to the arena page.
+
+    Without it, Panel answers with its index of apps, whose logo comes from a CDN (broken
+    offline) and which lists routes no voter needs. The query string (`?ui=fin`) is kept."""
+
+    def initialize(self, target: str) -> None:
+        self.target = target
+
+    def get(self) -> None:
+        query = self.request.query
+        self.redirect(f"{self.target}?{query}" if query else self.target)
+
+    head = get
+
+
+def root_route(prefix: str) -> ExtraRoute:
+    # Bokeh puts the prefix in front of every extra pattern, and tries them before its own
+    # index handler (also `/?`), so this one answers first.
+    return (r"/?", RootRedirect, {"target": f"{prefix}/arena"})
 
 
 class ConfigError(RuntimeError):
@@ -125,7 +148,7 @@ def serve_app(
             title={route: f"OELLM Arena: {route}" for route in PAGES},
             show=False,
             start=False,
-            extra_patterns=[route(services) for route in EXTRA_ROUTES],
+            extra_patterns=[root_route(prefix), *(route(services) for route in EXTRA_ROUTES)],
         )
     except OSError as exc:
         raise listen_error(exc, options.host, options.port) from None
