@@ -20,7 +20,9 @@ def _setup_logging(verbose: bool) -> None:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
-    for noisy in ("bokeh", "tornado.access", "httpx", "httpcore"):
+    # One line per HTTP request (page loads, engine streams, supervisor polls): failures
+    # are logged by the code that sees them, with what they mean.
+    for noisy in ("bokeh", "tornado.access", "httpx", "httpx2", "httpcore", "httpcore2"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
