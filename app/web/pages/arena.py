@@ -110,6 +110,17 @@ def build_arena_page(services: ArenaServices, session_id: str) -> pn.viewable.Vi
 
         return handler
 
+    def prompt_for(old: str, new: str) -> None:
+        """The arena language changed from `old` to `new`: a prompt written for `old` would
+        have models of `new` continue another language, so it goes. One of `old`'s
+        examples becomes the same example in `new`."""
+        text = (prompt.value_input or prompt.value or "").strip()
+        examples = [p.text.strip() for p in registry.language(old).prompts]
+        offered = registry.language(new).prompts
+        index = examples.index(text) if text in examples else None
+        replacement = offered[index].text if index is not None and index < len(offered) else ""
+        prompt.param.update(value=replacement, value_input=replacement)
+
     async def on_generate(_event) -> None:  # type: ignore[no-untyped-def]
         await session.generate(prompt.value_input or prompt.value or "")
 
@@ -156,7 +167,9 @@ def build_arena_page(services: ArenaServices, session_id: str) -> pn.viewable.Vi
         keys.object = view.keys_html(t)
         privacy.object = f"<small>{html.escape(t('privacy_notice'))}</small>"
         reasons.translate(t)
-        script.lang = t.language.html_lang
+        script.param.update(lang=t.language.html_lang, ui=t.code)
+
+    shown = {"language": session.language}  # the arena language the prompt was written for
 
     def render(*events) -> None:  # type: ignore[no-untyped-def]
         """One watcher for every session change, so a batch of changes (the end of a
@@ -174,6 +187,9 @@ def build_arena_page(services: ArenaServices, session_id: str) -> pn.viewable.Vi
                 # document (8 % of the server's CPU in the load test). A click fills the
                 # prompt, where the example can be read and edited.
                 language.value = session.language
+                if session.language != shown["language"]:
+                    prompt_for(shown["language"], session.language)
+                    shown["language"] = session.language
             if changed & {"prompt_shown", "text_a", "language"}:
                 pane_a.object = view.text_html(session.prompt_shown, session.text_a, lang_tag)
             if changed & {"prompt_shown", "text_b", "language"}:
