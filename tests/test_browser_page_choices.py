@@ -66,6 +66,8 @@ def test_a_new_arena_language_does_not_keep_the_old_prompt(  # type: ignore[no-u
     prompt.fill(SWEDISH_PROMPT)
     language.select_option(label=FINNISH)
     expect(prompt).to_have_value("")  # Finnish models must not continue a Swedish text
+    readiness = page.locator(".arena-readiness")
+    expect(readiness).to_contain_text("Finnish")
     page.screenshot(path=str(tmp_path / f"{size}-cleared.png"), full_page=True)
 
     # An example stays an example: the same kind, in the new language.
@@ -73,9 +75,16 @@ def test_a_new_arena_language_does_not_keep_the_old_prompt(  # type: ignore[no-u
     page.get_by_role("button", name="Story").click()
     expect(prompt).to_have_value(registry.language("fin").prompts[0].text)
     language.select_option(label=SWEDISH)
-    expect(prompt).to_have_value(registry.language("swe").prompts[0].text)
+    story = registry.language("swe").prompts[0].text
+    expect(prompt).to_have_value(story)
+    expect(readiness).to_contain_text("Swedish")
     page.screenshot(path=str(tmp_path / f"{size}-example.png"), full_page=True)
     assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1")
+
+    # Switching the interface language relabels the arena languages but keeps the prompt.
+    page.locator(".arena-interface select").select_option("Svenska")
+    expect(page.get_by_role("button", name="Generera")).to_be_visible()
+    expect(page.get_by_label("Textens början")).to_have_value(story)
 
 
 @pytest.mark.parametrize("size", list(SIZES))

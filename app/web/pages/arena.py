@@ -110,17 +110,6 @@ def build_arena_page(services: ArenaServices, session_id: str) -> pn.viewable.Vi
 
         return handler
 
-    def prompt_for(old: str, new: str) -> None:
-        """The arena language changed from `old` to `new`: a prompt written for `old` would
-        have models of `new` continue another language, so it goes. One of `old`'s
-        examples becomes the same example in `new`."""
-        text = (prompt.value_input or prompt.value or "").strip()
-        examples = [p.text.strip() for p in registry.language(old).prompts]
-        offered = registry.language(new).prompts
-        index = examples.index(text) if text in examples else None
-        replacement = offered[index].text if index is not None and index < len(offered) else ""
-        prompt.param.update(value=replacement, value_input=replacement)
-
     async def on_generate(_event) -> None:  # type: ignore[no-untyped-def]
         await session.generate(prompt.value_input or prompt.value or "")
 
@@ -132,6 +121,8 @@ def build_arena_page(services: ArenaServices, session_id: str) -> pn.viewable.Vi
 
     interface.param.watch(lambda e: session.set_interface(e.new), "value")
     language.param.watch(lambda e: session.select_language(e.new), "value")
+    examples = {code: [p.text for p in lang.prompts] for code, lang in registry.languages.items()}
+    language.jscallback(args={"prompt": prompt}, value=view.prompt_on_language_js(examples))
     for i, button in enumerate(example_buttons):
         button.on_click(use_example(i))
     generate.on_click(on_generate)
@@ -169,8 +160,6 @@ def build_arena_page(services: ArenaServices, session_id: str) -> pn.viewable.Vi
         reasons.translate(t)
         script.param.update(lang=t.language.html_lang, ui=t.code)
 
-    shown = {"language": session.language}  # the arena language the prompt was written for
-
     def render(*events) -> None:  # type: ignore[no-untyped-def]
         """One watcher for every session change, so a batch of changes (the end of a
         battle: last text, phase, message) reaches the browser as one message."""
@@ -187,9 +176,6 @@ def build_arena_page(services: ArenaServices, session_id: str) -> pn.viewable.Vi
                 # document (8 % of the server's CPU in the load test). A click fills the
                 # prompt, where the example can be read and edited.
                 language.value = session.language
-                if session.language != shown["language"]:
-                    prompt_for(shown["language"], session.language)
-                    shown["language"] = session.language
             if changed & {"prompt_shown", "text_a", "language"}:
                 pane_a.object = view.text_html(session.prompt_shown, session.text_a, lang_tag)
             if changed & {"prompt_shown", "text_b", "language"}:
