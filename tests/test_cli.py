@@ -87,7 +87,7 @@ def test_demo_refuses_a_corrupt_database_and_leaves_it_alone(tmp_path: Path) -> 
     db = tmp_path / "broken.duckdb"
     db.write_bytes(b"this is not a duckdb file" * 100)
     before = db.read_bytes()
-    result = CliRunner().invoke(main, ["demo", "--db", str(db)])
+    result = CliRunner().invoke(main, ["demo", "--port", "0", "--db", str(db)])
     assert result.exit_code == 1
     assert str(db) in result.output
     assert db.read_bytes() == before
@@ -107,8 +107,7 @@ def test_demo_refuses_a_supervisor_port_in_use(tmp_path: Path) -> None:
         busy.bind(("127.0.0.1", 0))
         busy.listen()
         port = busy.getsockname()[1]
-        result = CliRunner().invoke(
-            main, ["demo", "--db", str(tmp_path / "a.duckdb"), "--supervisor-port", str(port)]
-        )
+        args = ["--port", "0", "--db", str(tmp_path / "a.duckdb"), "--supervisor-port", str(port)]
+        result = CliRunner().invoke(main, ["demo", *args])
     assert result.exit_code == 1
     assert f"supervisor port {port} is already in use" in result.output

@@ -348,6 +348,21 @@ def test_error_fault_answers_the_status_for_the_next_n_requests(engine: Standin)
 
 
 @pytest.mark.slow
+def test_the_access_log_leaves_out_probes_and_warns_on_server_errors(engine: Standin) -> None:
+    before = engine.stats()["health_requests"]
+    for path in ("/health", "/info", "/v1/models", "/ping"):
+        assert engine.http.get(path).status_code == 200
+    assert engine.stats()["health_requests"] == before + 2  # /health and /ping
+    engine.set_fault("error:503", times=1)
+    assert engine.http.post("/generate_stream", json=gen_body()).status_code == 503
+    assert engine.http.post("/generate_stream", json=gen_body()).status_code == 200
+    lines = engine.log().splitlines()
+    assert not [line for line in lines if re.search(r"GET /(health|info|v1/models|ping) ", line)]
+    assert any(re.search(r"WARNING POST /generate_stream 503", line) for line in lines)
+    assert any(re.search(r"INFO POST /generate_stream 200", line) for line in lines)
+
+
+@pytest.mark.slow
 async def test_client_going_away_stops_the_stream(engine: Standin) -> None:
     body = gen_body(max_new_tokens=1000)
     async with httpx.AsyncClient(base_url=engine.url) as client:

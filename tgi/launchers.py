@@ -11,7 +11,7 @@ the supervisor dies, so engines do not outlive a supervisor that was killed outr
 
 Output (stdout and stderr, merged) is read asynchronously, kept in a ring buffer of the
 last lines (shown in `/status` and in errors) and forwarded to the supervisor's log with a
-`[model@port]` prefix.
+`[model@port]` prefix, at the level `tgi.engine_log` picks (health-probe lines at debug).
 
 Production runs `tgi/launch.sh --foreground`: the `docker run` client stays attached for
 the container's lifetime (its exit is the engine's exit, its output the engine's log), and
@@ -32,6 +32,8 @@ import signal
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from typing import Protocol
+
+from tgi.engine_log import relay_level
 
 log = logging.getLogger("tgi.supervisor.engine")
 
@@ -145,8 +147,10 @@ class SubprocessEngine:
             if not raw:
                 return
             line = raw.decode("utf-8", errors="replace").rstrip()
-            self._lines.append(line)
-            log.info("[%s] %s", self.label, line)
+            level = relay_level(line)
+            if level > logging.DEBUG:  # the tail shown on failure: no health-probe lines
+                self._lines.append(line)
+            log.log(level, "[%s] %s", self.label, line)
 
     def signal_group(self, sig: signal.Signals) -> None:
         """Send `sig` to the engine's process group (ignored if it is already gone)."""

@@ -207,9 +207,9 @@ def make_app(supervisor: Supervisor) -> Application:
 
 
 def _log_request(handler: RequestHandler) -> None:
-    """Access log; successful GETs (`/status`, `/health` polling) only at debug level."""
+    """Access log: successful requests (the app's polling, and its acquires and releases,
+    which the supervisor logs in its own words) only at debug level."""
     status = handler.get_status()
-    quiet = status < 400 and handler.request.method == "GET"
-    level = logging.DEBUG if quiet else logging.INFO if status < 500 else logging.WARNING
+    level = logging.DEBUG if status < 400 else logging.INFO if status < 500 else logging.WARNING
     took_ms = 1000.0 * handler.request.request_time()
     log.log(level, "%d %s %s %.0f ms", status, handler.request.method, handler.request.uri, took_ms)

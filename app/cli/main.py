@@ -17,7 +17,9 @@ log = logging.getLogger("oellm_arena")
 
 def _setup_logging(verbose: bool) -> None:
     setup_logging(logging.DEBUG if verbose else logging.INFO)
-    for noisy in ("bokeh", "tornado.access", "httpx", "httpcore"):
+    # One line per HTTP request (page loads, engine streams, supervisor polls): failures
+    # are logged by the code that sees them, with what they mean.
+    for noisy in ("bokeh", "tornado.access", "httpx", "httpx2", "httpcore", "httpcore2"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
@@ -72,9 +74,20 @@ def _open_store(settings: Settings):  # type: ignore[no-untyped-def]
         raise click.ClickException(str(exc)) from exc
 
 
+def _check_listen(host: str, port: int) -> None:
+    """Fail with one line, before anything starts, if the web app cannot listen there."""
+    from app.web.listen import ListenError, check_listen
+
+    try:
+        check_listen(host, port)
+    except ListenError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
 def _run_web(
     settings: Settings, host: str, port: int, prefix: str, origins: tuple[str, ...]
 ) -> None:
+    from app.web.listen import ListenError
     from app.web.server import ConfigError, ServeOptions, build_services, serve_app
 
     store = _open_store(settings)
@@ -90,7 +103,10 @@ def _run_web(
             click.echo(f"OELLM Arena is running: {url}  (Ctrl-C to stop)", err=True)
             click.echo(f"Battle log: {settings.db_path.resolve()}", err=True)
 
-        serve_app(services, options, on_ready=ready)
+        try:
+            serve_app(services, options, on_ready=ready)
+        except ListenError as exc:  # the port was taken after the check: same message
+            raise click.ClickException(str(exc)) from None
     finally:
         store.close()
 
@@ -118,6 +134,7 @@ def demo(
     settings = _settings(ctx, db_path=db, demo=True)
     if supervisor_port:
         settings.supervisor.port = supervisor_port
+    _check_listen(host, port)  # a busy web port: say so before the supervisor starts
     store = _open_store(settings)  # fail on a locked or corrupt DB before spawning anything
     store.close()
     with contextlib.ExitStack() as stack:
@@ -146,6 +163,7 @@ def serve(
     settings = _settings(ctx, db_path=db)
     if supervisor_url:
         settings.supervisor.url = supervisor_url
+    _check_listen(host, port)
     _run_web(settings, host, port, prefix, allow_websocket_origin)
 
 

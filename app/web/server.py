@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 import panel as pn
 from pydantic import SecretStr
+from tornado.web import RequestHandler
 
 from app.arena.engines import EngineDirectory, directory_from_settings
 from app.arena.services import ArenaServices, battle_limits
@@ -20,6 +21,7 @@ from app.core.store.battle_store import BattleStore, share_gil_with_writer
 from app.core.store.snapshot import start_snapshot_scheduler
 from app.web import client_errors, health, panel_patches
 from app.web.gc_policy import THRESHOLDS, tune_gc
+from app.web.listen import listen_error
 from app.web.pages.about import build_about_page
 from app.web.pages.arena import build_arena_page
 from app.web.pages.leaderboard import build_leaderboard_page
@@ -41,6 +43,28 @@ PAGES: dict[str, PageBuilder] = {
 # init kwargs); each handler receives `services` among its kwargs.
 ExtraRoute = tuple[str, type, dict]
 EXTRA_ROUTES: list[Callable[[ArenaServices], ExtraRoute]] = [*health.ROUTES]
+
+
+class RootRedirect(RequestHandler):
+    """`/` (or the bare `--prefix`, with or without its slash) leads to the arena page.
+
+    Without it, Panel answers with its index of apps, whose logo comes from a CDN (broken
+    offline) and which lists routes no voter needs. The query string (`?ui=fin`) is kept."""
+
+    def initialize(self, target: str) -> None:
+        self.target = target
+
+    def get(self) -> None:
+        query = self.request.query
+        self.redirect(f"{self.target}?{query}" if query else self.target)
+
+    head = get
+
+
+def root_route(prefix: str) -> ExtraRoute:
+    # Bokeh puts the prefix in front of every extra pattern, and tries them before its own
+    # index handler (also `/?`), so this one answers first.
+    return (r"/?", RootRedirect, {"target": f"{prefix}/arena"})
 
 
 class ConfigError(RuntimeError):
@@ -115,17 +139,20 @@ def serve_app(
     share_gil_with_writer()  # the battle log's writer thread must not wait on a busy loop
     frozen = tune_gc()  # fewer, shorter collector pauses (app/web/gc_policy.py)
     log.info("garbage collector: %d start-up objects frozen, thresholds %s", frozen, THRESHOLDS)
-    server = pn.io.server.get_server(
-        {route: page(builder) for route, builder in PAGES.items()},
-        port=options.port,
-        address=options.host,
-        websocket_origin=origins,
-        prefix=prefix,
-        title={route: f"OELLM Arena: {route}" for route in PAGES},
-        show=False,
-        start=False,
-        extra_patterns=[route(services) for route in EXTRA_ROUTES],
-    )
+    try:  # binds the port: the CLI checked it, but another process may have taken it since
+        server = pn.io.server.get_server(
+            {route: page(builder) for route, builder in PAGES.items()},
+            port=options.port,
+            address=options.host,
+            websocket_origin=origins,
+            prefix=prefix,
+            title={route: f"OELLM Arena: {route}" for route in PAGES},
+            show=False,
+            start=False,
+            extra_patterns=[root_route(prefix), *(route(services) for route in EXTRA_ROUTES)],
+        )
+    except OSError as exc:
+        raise listen_error(exc, options.host, options.port) from None
     loop = server.io_loop
 
     def stop(signum: int, _frame: object) -> None:

@@ -59,6 +59,7 @@ class EngineState:
     faults: FaultState = field(default_factory=FaultState)
     startup_fault: str | None = None
     generation_requests: int = 0
+    health_requests: int = 0  # health probes answered (`/health`, `/ping`); tests wait on it
     in_flight: int = 0
     ready_at: float | None = None  # wall time the port opened: benchmarks measure from it
 
@@ -70,6 +71,7 @@ class EngineState:
             "language": self.language,
             "token_interval": self.token_interval,
             "generation_requests": self.generation_requests,
+            "health_requests": self.health_requests,
             "in_flight": self.in_flight,
             "ready_at": self.ready_at,
         }
@@ -77,6 +79,7 @@ class EngineState:
 
 class HealthHandler(BaseHandler):
     def get(self) -> None:
+        self.state.health_requests += 1
         self.finish()  # 200, empty body, like TGI's `Ok(())`
 
 
@@ -148,14 +151,28 @@ def make_app(state: EngineState) -> Application:
     )
 
 
+# Polled by the supervisor's readiness and health checks (every 10 s per engine): a
+# successful answer is routine and logged at debug level only.
+ROUTINE_PATHS = frozenset({"/health", "/ping", "/info", "/v1/models", "/standin/faults"})
+
+
 def _log_request(handler: RequestHandler) -> None:
+    """Access log: routine probes at debug level, server errors at warning."""
     request = handler.request
+    status = handler.get_status()
     note = getattr(handler, "note", "")
-    log.info(
+    if status >= 500:
+        level = logging.WARNING
+    elif status < 400 and request.method in ("GET", "HEAD") and request.path in ROUTINE_PATHS:
+        level = logging.DEBUG
+    else:
+        level = logging.INFO
+    log.log(
+        level,
         "%s %s %d %.0fms%s",
         request.method,
         request.uri,
-        handler.get_status(),
+        status,
         1000 * request.request_time(),
         f" {note.strip(' |')}" if note else "",
     )

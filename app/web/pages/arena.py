@@ -123,6 +123,8 @@ def build_arena_page(services: ArenaServices, session_id: str) -> pn.viewable.Vi
 
     interface.param.watch(lambda e: session.set_interface(e.new), "value")
     language.param.watch(lambda e: session.select_language(e.new), "value")
+    examples = {code: [p.text for p in lang.prompts] for code, lang in registry.languages.items()}
+    language.jscallback(args={"prompt": prompt}, value=view.prompt_on_language_js(examples))
     for i, button in enumerate(example_buttons):
         button.on_click(use_example(i))
     generate.on_click(on_generate)
@@ -158,7 +160,7 @@ def build_arena_page(services: ArenaServices, session_id: str) -> pn.viewable.Vi
         keys.object = view.keys_html(t)
         privacy.object = f"<small>{html.escape(t('privacy_notice'))}</small>"
         reasons.translate(t)
-        script.lang = t.language.html_lang
+        script.param.update(lang=t.language.html_lang, ui=t.code)
 
     def render(*events) -> None:  # type: ignore[no-untyped-def]
         """One watcher for every session change, so a batch of changes (the end of a

@@ -9,6 +9,7 @@ shapes (a level word, a progress bar with its number), never by colour alone.
 from __future__ import annotations
 
 import html
+import json
 
 from app.arena.session_summary import Summary
 from app.core.i18n import Translator
@@ -35,6 +36,31 @@ CSS = """
 .arena-summary { overflow-x: auto; }
 h1, h2, h3 { overflow-wrap: anywhere; }
 """
+
+# Run in the browser when the arena language changes (the selector's value is the language
+# code): a prompt written for the old language would have the new language's models
+# continue another language, so it goes; one of the examples becomes the same example
+# (story, fact, list) in the new language. Done in the browser, at the click, because a
+# reset sent by the server could overwrite what the voter types next: Panel keeps a
+# server-side value over a browser change still on its way.
+PROMPT_ON_LANGUAGE_JS = """
+const examples = __EXAMPLES__;
+const typed = (prompt.value_input || prompt.value || '').trim();
+let kind = -1;
+for (const texts of Object.values(examples)) {
+  kind = texts.findIndex((text) => text.trim() === typed);
+  if (kind >= 0) break;
+}
+const next = (examples[cb_obj.value] || [])[kind] ?? '';
+prompt.value_input = next;
+prompt.value = next;
+"""
+
+
+def prompt_on_language_js(examples: dict[str, list[str]]) -> str:
+    """`PROMPT_ON_LANGUAGE_JS` with each language code's example prompts."""
+    return PROMPT_ON_LANGUAGE_JS.replace("__EXAMPLES__", json.dumps(examples))
+
 
 SHORTCUTS = {
     "1": "arena-vote-model_a",

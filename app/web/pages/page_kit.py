@@ -1,9 +1,11 @@
 """What every page shares: the interface language, the page's navigation, focus styles,
 and a small script for the document's `lang` and keyboard shortcuts.
 
-The interface language of a new page comes from `?ui=` or the browser's `Accept-Language`
-(`app.core.i18n.negotiate`); each page has a selector to switch it, and links between pages
-carry the choice along.
+The interface language of a new page comes from `?ui=`, else the choice remembered in the
+`arena_ui` cookie, else the browser's `Accept-Language` (`app.core.i18n.negotiate`); each
+page has a selector to switch it, and links between pages carry the choice along. A page
+whose `PageScript.ui` follows the selector writes the choice into the address (`?ui=`, so a
+reload keeps it) and into the cookie (so a later visit does).
 """
 
 from __future__ import annotations
@@ -30,16 +32,19 @@ a:focus-visible { outline: 3px solid #1a4fd6; outline-offset: 2px; }
 """
 
 PAGES = ("arena", "leaderboard", "about")
+UI_COOKIE = "arena_ui"  # the interface language chosen in a selector (a language code)
 
 
 def request_interface(catalogue: Catalogue) -> str:
-    """The interface language asked for by this page request (`?ui=`, then the browser)."""
+    """The interface language asked for by this page request (`?ui=`, then the remembered
+    choice, then the browser)."""
     accept = requested = None
     doc = pn.state.curdoc
     request = doc.session_context.request if doc and doc.session_context else None
     if request is not None:
         headers = getattr(request, "headers", None) or {}
         accept = headers.get("Accept-Language")
+        requested = (getattr(request, "cookies", None) or {}).get(UI_COOKIE)
     ui = pn.state.session_args.get("ui") if doc else None
     if ui:
         requested = ui[0].decode("utf-8", "replace") if isinstance(ui[0], bytes) else str(ui[0])
@@ -81,16 +86,33 @@ class PageScript(JSComponent):
 
     The script only clicks: a disabled button (no vote possible) ignores the key, and the
     server's rules stay the only rules. Keys typed into a text field, or with a modifier,
-    are never taken."""
+    are never taken.
+
+    When `ui` (an interface language code) changes, that is, when the voter picks one in
+    the selector, the script puts it in the address (`?ui=`, replacing the history entry)
+    and in the `arena_ui` cookie for the pages' folder, so a reload or a later visit opens
+    in that language. The value the page starts with is never written: a voter who did
+    not choose keeps following the browser."""
 
     lang = param.String(default="en")
     shortcuts = param.Dict(default={})
+    ui = param.String(default="", doc="the interface language chosen on the page")
 
     _esm = """
     export function render({ model }) {
       const setLang = () => { document.documentElement.lang = model.lang; };
       setLang();
       model.on('lang', setLang);
+      model.on('ui', () => {
+        const code = model.ui;
+        if (!code) return;
+        const url = new URL(window.location.href);
+        url.searchParams.set('ui', code);
+        window.history.replaceState(window.history.state, '', url);
+        const folder = window.location.pathname.replace(/[^/]*$/, '') || '/';
+        document.cookie = `__UI_COOKIE__=${encodeURIComponent(code)}; path=${folder}; ` +
+          'max-age=31536000; SameSite=Lax';
+      });
       window.__arenaShortcuts = model.shortcuts;
       model.on('shortcuts', () => { window.__arenaShortcuts = model.shortcuts; });
       if (!window.__arenaKeysBound) {
@@ -118,7 +140,7 @@ class PageScript(JSComponent):
       el.hidden = true;
       return el;
     }
-    """
+    """.replace("__UI_COOKIE__", UI_COOKIE)
 
 
 def page_header(title: pn.viewable.Viewable, interface: pn.viewable.Viewable) -> pn.FlexBox:
