@@ -19,7 +19,7 @@ from analytics.queries import UNTRUSTED_FLAGS, Filters
 from app.cli import main
 from app.core.i18n import load_catalogue
 from app.core.store import BattleStore
-from app.web.pages import leaderboard as page
+from app.web.pages import leaderboard_view as page
 from tests.analytics_helpers import fill_fixture
 
 CATALOGUE = load_catalogue()
@@ -128,11 +128,11 @@ def test_flag_names_follow_the_interface_language() -> None:
 
 
 def test_the_vote_count_is_plural_aware(data: DashboardData) -> None:
-    assert "<b>12 röster</b> matchar filtren" in page._summary_html(SWE, data)
+    assert "<b>12 röster</b> matchar filtren" in page.summary_html(SWE, data)
     one = _with_votes(data, 1)
-    assert "<b>1 vote</b> matches the filters" in page._summary_html(ENG, one)
+    assert "<b>1 vote</b> matches the filters" in page.summary_html(ENG, one)
     ron = CATALOGUE.translator("ron")
-    twenty = page._summary_html(ron, _with_votes(data, 20))
+    twenty = page.summary_html(ron, _with_votes(data, 20))
     assert "<b>20 de voturi</b> corespund filtrelor" in twenty
 
 
