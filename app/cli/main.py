@@ -79,6 +79,7 @@ def _run_web(
     settings: Settings, host: str, port: int, prefix: str, origins: tuple[str, ...]
 ) -> None:
     from app.core.store.retention import apply_retention
+    from app.web.panel_patches import PatchError
     from app.web.server import ConfigError, ServeOptions, build_services, serve_app
 
     store = _open_store(settings)
@@ -95,7 +96,10 @@ def _run_web(
             click.echo(f"OELLM Arena is running: {url}  (Ctrl-C to stop)", err=True)
             click.echo(f"Battle log: {settings.db_path.resolve()}", err=True)
 
-        serve_app(services, options, on_ready=ready)
+        try:
+            serve_app(services, options, on_ready=ready)
+        except PatchError as exc:  # raised before it serves anything
+            raise click.ClickException(str(exc)) from exc
     finally:
         store.close()
 
