@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import aclosing
 
 import pytest
+from huggingface_hub import get_async_session
 
 from app.core.inference.base import (
     EngineClient,
@@ -29,7 +30,7 @@ from app.core.inference.base import (
 from app.core.inference.factory import make_client
 from app.core.inference.openai_client import OpenAIClient
 from app.core.inference.sse import sse_data
-from app.core.inference.tgi_client import TGIClient, _async_client_factory
+from app.core.inference.tgi_client import TGIClient
 from app.core.inference.tls import shared_ssl_context
 from app.core.settings import EngineSettings
 from tests.fake_engines import OPENAI_TOO_LONG, TOO_LONG, WORDS, FakeEngine, fake_engine, free_port
@@ -273,5 +274,11 @@ def test_every_engine_connection_shares_one_tls_context() -> None:
         )  # type: ignore[attr-defined]
         for _ in range(3)
     }
-    contexts.add(id(_async_client_factory()._transport._pool._ssl_context))  # type: ignore[attr-defined]
+    TGIClient("http://127.0.0.1:1", settings)  # installs its client factory in huggingface_hub
+    hub_client = get_async_session()  # what AsyncInferenceClient opens for each stream
+    contexts.add(id(hub_client._transport._pool._ssl_context))  # type: ignore[attr-defined]
     assert contexts == {id(shared_ssl_context())}
+    # ... with huggingface_hub's own hooks (its error parser needs the error bodies read).
+    for kind in ("request", "response"):
+        hooks = hub_client.event_hooks[kind]
+        assert hooks and all(h.__module__.startswith("huggingface_hub.") for h in hooks)

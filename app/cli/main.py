@@ -88,6 +88,7 @@ def _run_web(
     settings: Settings, host: str, port: int, prefix: str, origins: tuple[str, ...]
 ) -> None:
     from app.web.listen import ListenError
+    from app.web.panel_patches import PatchError
     from app.web.server import ConfigError, ServeOptions, build_services, serve_app
 
     store = _open_store(settings)
@@ -107,6 +108,8 @@ def _run_web(
             serve_app(services, options, on_ready=ready)
         except ListenError as exc:  # the port was taken after the check: same message
             raise click.ClickException(str(exc)) from None
+        except PatchError as exc:  # raised before it serves anything
+            raise click.ClickException(str(exc)) from exc
     finally:
         store.close()
 

@@ -117,7 +117,11 @@ def serve_app(
     options: ServeOptions,
     on_ready: Callable[[str], None] | None = None,
 ) -> None:
-    """Serve the arena until SIGINT or SIGTERM; blocks."""
+    """Serve the arena until SIGINT or SIGTERM; blocks. Raises `panel_patches.PatchError`,
+    before serving anything, where its websocket fixes do not fit the installed Panel."""
+    # Two Panel/Bokeh websocket fixes found by the load test (see app/web/panel_patches.py).
+    for fix in panel_patches.apply():
+        log.info("panel patch applied: %s", fix)
     prefix = _normalise_prefix(options.prefix)
 
     def page(builder: PageBuilder) -> Callable[[], pn.viewable.Viewable]:
@@ -132,9 +136,6 @@ def serve_app(
         f"localhost:{options.port}",
         f"127.0.0.1:{options.port}",
     ]
-    # Two Panel/Bokeh websocket fixes found by the load test (see app/web/panel_patches.py).
-    for fix in panel_patches.apply():
-        log.info("panel patch applied: %s", fix)
     client_errors.install()  # a forged value: one log line, and the page goes on
     share_gil_with_writer()  # the battle log's writer thread must not wait on a busy loop
     frozen = tune_gc()  # fewer, shorter collector pauses (app/web/gc_policy.py)
@@ -169,5 +170,10 @@ def serve_app(
     try:
         loop.start()
     finally:
-        server.stop()
+        # Without waiting: Bokeh 3.10's waiting stop runs the stopped loop again to discard
+        # every session, detaching each from its still-open websocket first, so a message a
+        # browser sends meanwhile (a resize) hits a detached connection and Bokeh logs an
+        # AssertionError. Nothing in a session needs an orderly end when the process exits
+        # (Bokeh 3.9 never discarded sessions at stop).
+        server.stop(wait=False)
         snapshots.stop()

@@ -19,27 +19,21 @@ from contextlib import aclosing
 from typing import Any
 
 import httpx2
-from huggingface_hub import AsyncInferenceClient, set_async_client_factory
+from huggingface_hub import AsyncInferenceClient, get_async_session, set_async_client_factory
 
 from app.core.inference.base import EngineIncompleteStream, GenerationParams, StreamEvent
 from app.core.inference.guard import StreamGuard
 from app.core.inference.tls import shared_ssl_context
 from app.core.settings import EngineSettings
 
+EventHooks = dict[str, list[Any]]
 
-def _async_client_factory() -> httpx2.AsyncClient:
+
+def _async_client_factory(event_hooks: EventHooks) -> httpx2.AsyncClient:
     """huggingface_hub's default async client, but with one shared TLS context
     (`app.core.inference.tls`): the arena builds a client for every stream."""
-    from huggingface_hub.utils._http import (
-        async_hf_request_event_hook,
-        async_hf_response_event_hook,
-    )
-
     return httpx2.AsyncClient(
-        event_hooks={
-            "request": [async_hf_request_event_hook],
-            "response": [async_hf_response_event_hook],  # reads error bodies for the parser
-        },
+        event_hooks=event_hooks,  # huggingface_hub's: its error parser reads error bodies
         follow_redirects=True,
         timeout=None,
         verify=shared_ssl_context(),
@@ -48,7 +42,11 @@ def _async_client_factory() -> httpx2.AsyncClient:
 
 @functools.cache
 def _install_client_factory() -> None:
-    set_async_client_factory(_async_client_factory)
+    # huggingface_hub's request and response hooks are not public, but the client its
+    # default factory makes is (`get_async_session`): take them from one such client, made
+    # before ours replaces that factory. It never connects, so it holds nothing to close.
+    hooks = get_async_session().event_hooks
+    set_async_client_factory(functools.partial(_async_client_factory, hooks))
 
 
 class TGIClient:

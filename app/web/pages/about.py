@@ -39,7 +39,7 @@ def build_about_page(services: ArenaServices, session_id: str) -> pn.viewable.Vi
             title.object = f"<h1>{html.escape(t('about_title'))}</h1>"
             nav.object = nav_html(t, "about")
             body.object = t("about_md")
-            script.lang = t.language.html_lang
+            script.param.update(lang=t.language.html_lang, ui=t.code)
 
     interface.param.watch(lambda e: translate(e.new), "value")
     translate(ui)

@@ -32,6 +32,7 @@ from app.web.pages.page_kit import (
     interface_selector,
     nav_html,
     nav_pane,
+    on_loop,
     request_interface,
 )
 
@@ -121,8 +122,9 @@ def build_arena_page(services: ArenaServices, session_id: str) -> pn.viewable.Vi
 
         return handler
 
-    interface.param.watch(lambda e: session.set_interface(e.new), "value")
-    language.param.watch(lambda e: session.select_language(e.new), "value")
+    # Every call into the session runs on the event loop, where its tasks run (`on_loop`).
+    interface.param.watch(on_loop(lambda e: session.set_interface(e.new)), "value")
+    language.param.watch(on_loop(lambda e: session.select_language(e.new)), "value")
     examples = {code: [p.text for p in lang.prompts] for code, lang in registry.languages.items()}
     language.jscallback(args={"prompt": prompt}, value=view.prompt_on_language_js(examples))
     for i, button in enumerate(example_buttons):
@@ -130,11 +132,11 @@ def build_arena_page(services: ArenaServices, session_id: str) -> pn.viewable.Vi
     generate.on_click(on_generate)
     for winner, button in vote_buttons.items():
         button.on_click(on_vote(winner))
-    new_round.on_click(lambda _e: session.new_round())
-    # The first round's models start loading now (or once the page has loaded, if the
-    # page is built outside the server's event loop).
+    new_round.on_click(on_loop(lambda _e: session.new_round()))
+    # The first round's models start loading now, or once the page has loaded if the page
+    # is built off the event loop (always with Bokeh 3.10, which builds it on a worker).
     session.start()
-    pn.state.onload(session.start)
+    pn.state.onload(on_loop(session.start))
     pn.state.on_session_destroyed(lambda _context: session.close())
 
     # ---- session -> widgets --------------------------------------------------------------

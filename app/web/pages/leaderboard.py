@@ -30,6 +30,7 @@ from app.web.pages.page_kit import (
     interface_selector,
     nav_html,
     nav_pane,
+    on_loop,
     page_header,
     request_interface,
 )
@@ -100,7 +101,7 @@ def build_leaderboard_page(services: ArenaServices, session_id: str) -> pn.viewa
         (exclude, "exclude_flags"),
     ):
         widget.param.watch(on_filter(name), "value")
-    interface.param.watch(lambda e: state.set_interface(e.new), "value")
+    interface.param.watch(on_loop(lambda e: state.set_interface(e.new)), "value")
     pn.state.onload(state.refresh)
     pn.state.add_periodic_callback(
         state.poll, period=int(services.settings.analytics.refresh_s * 1000)
@@ -124,7 +125,7 @@ def build_leaderboard_page(services: ArenaServices, session_id: str) -> pn.viewa
         variants_heading.object = f"### {t('lb_by_variant')}"
         for fmt, button in buttons.items():
             button.label = view.download_label(t, fmt)
-        script.lang = t.language.html_lang
+        script.param.update(lang=t.language.html_lang, ui=t.code)
 
     def render(*events: param.parameterized.Event) -> None:
         """One watcher for every state change, so a read's results (or a language

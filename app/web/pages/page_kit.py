@@ -11,6 +11,7 @@ reload keeps it) and into the cookie (so a later visit does).
 from __future__ import annotations
 
 import html
+from collections.abc import Awaitable, Callable
 
 import panel as pn
 import param
@@ -33,6 +34,23 @@ a:focus-visible { outline: 3px solid #1a4fd6; outline-offset: 2px; }
 
 PAGES = ("arena", "leaderboard", "about")
 UI_COOKIE = "arena_ui"  # the interface language chosen in a selector (a language code)
+
+
+def on_loop(callback: Callable[..., None]) -> Callable[..., Awaitable[None]]:
+    """`callback` as a coroutine function, which Panel always runs on the server's event loop.
+
+    Bokeh 3.10 (Panel 1.10 and later) runs a page's synchronous callbacks, and the page
+    function itself, on worker threads that hold the document lock; Bokeh 3.9 ran them on
+    the loop. Whatever starts asyncio tasks or shares state with tasks on the loop (an
+    `ArenaSession`) must be called on the loop, so its page hands such calls over through
+    this wrapper; a synchronous call made off the loop would find no loop to start its
+    tasks on (the page would never say that the models are ready).
+    """
+
+    async def run(*args: object) -> None:
+        callback(*args)
+
+    return run
 
 
 def request_interface(catalogue: Catalogue) -> str:
