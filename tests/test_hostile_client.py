@@ -128,3 +128,29 @@ def test_a_forged_select_value_logs_one_quoted_line(tmp_path: Path) -> None:
     assert len(refused) == 1 and len(refused[0]) < 600, refused
     assert "Traceback" not in log
     assert [prompt for prompt, _ in _rows(demo.db_path)] == ["Der var engang"]
+
+
+def test_a_huge_malformed_message_makes_a_short_log_record(tmp_path: Path) -> None:
+    """Bokeh logs a message it cannot read with its whole text (`%r`): 5 MB of log for
+    5 MB of junk, on as many lines as the junk has. The arena's log format cuts it."""
+    junk = ("x" * 1000 + "\n2026-01-01 00:00:00 INFO app: forged\n") * 5000  # ~5 MB
+
+    async def attack(url: str) -> None:
+        client, _ = await _voter(url)
+        try:
+            assert client._socket is not None
+            await client._socket.write_message(junk)
+            # The server answers (or drops) this client; a new page still works.
+            other, _ = await _voter(url)
+            await other.round_trip()
+            await other.close()
+        finally:
+            await client.close()
+
+    with run_demo(tmp_path) as demo:
+        before = len(demo.log_text())
+        asyncio.run(attack(demo.url))
+        demo.stop()
+        log = demo.log_text()
+    assert len(log) - before < 100_000, len(log) - before
+    assert "\n2026-01-01 00:00:00 INFO app: forged" not in log
