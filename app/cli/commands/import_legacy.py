@@ -34,7 +34,7 @@ def command(ctx: click.Context, csv_path: Path, db: Path | None, tz: str, dry_ru
     settings = settings_from(ctx, db_path=db)
     registry = load_registry(settings.registry_path)
     try:
-        with BattleStore(settings.db_path) as store:
+        with BattleStore(settings.db_path, adopt_foreign=settings.adopt_foreign_db) as store:
             result = import_legacy(csv_path, store, registry, tz, dry_run=dry_run)
     except LegacyImportError as exc:
         raise click.ClickException(str(exc)) from exc

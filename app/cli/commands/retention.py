@@ -22,7 +22,7 @@ def command(ctx: click.Context, db: Path | None, dry_run: bool) -> None:
         raise click.ClickException(f"No battle log at {settings.db_path}.")
     trust = settings.trust
     try:
-        with BattleStore(settings.db_path) as store:
+        with BattleStore(settings.db_path, adopt_foreign=settings.adopt_foreign_db) as store:
             result = store.submit_write(
                 lambda con: apply_retention(con, trust, dry_run=dry_run)
             ).result()

@@ -26,30 +26,39 @@ import contextlib
 import logging
 import os
 import queue
-import secrets
 import sys
 import threading
 import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future
-from dataclasses import astuple, fields
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Self, TypeVar
 
 import duckdb
 
-from app.core.store.database import StoreClosedError, StoreError, StoreLockedError, open_database
+from app.core.store.database import (
+    StoreClosedError,
+    StoreError,
+    StoreLockedError,
+    one_line,
+    open_database,
+)
+from app.core.store.integrity import (
+    has_battles_table,
+    is_storage_failure,
+    probe_writes,
+    verify_log,
+)
 from app.core.store.migrations import migrate
-from app.core.store.records import WINNERS, BattleRecord, VoteOutcome, VoteRefusal, Winner
+from app.core.store.records import WINNERS, BattleRecord, VoteOutcome, Winner
+from app.core.store.snapshot_copy import write_snapshot
+from app.core.store.writes import insert_battles, set_reasons, vote
 
 T = TypeVar("T")
 WriteFn = Callable[[duckdb.DuckDBPyConnection], T]
+Job = tuple[WriteFn[Any], Future[Any]]
 
-_COLUMNS = tuple(f.name for f in fields(BattleRecord))
-_INSERT_SQL = (
-    f"INSERT INTO battles ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' for _ in _COLUMNS)})"
-)
 
 # Two stores on one file in one process would be two writers; DuckDB would allow it
 # (one shared instance) but the single-writer guarantee would be gone.
@@ -59,14 +68,18 @@ log = logging.getLogger(__name__)
 
 
 class BattleStore:
-    """The DuckDB battle log at `path`, created and migrated on open.
+    """The DuckDB battle log at `path`, checked, created and migrated on open.
 
-    Use it as a context manager or call `close()`; an open store is also closed at
-    interpreter exit, after the writes already queued have been committed.
+    Opening refuses (with a `StoreError`, the file untouched) a damaged file and a DuckDB
+    file that is not an arena log; `adopt_foreign` lets the arena add its tables to the
+    latter (see `app.core.store.integrity`). Use it as a context manager or call
+    `close()`; an open store is also closed at interpreter exit, after the writes already
+    queued have been committed.
     """
 
-    def __init__(self, path: str | os.PathLike[str]) -> None:
+    def __init__(self, path: str | os.PathLike[str], *, adopt_foreign: bool = False) -> None:
         self.path = Path(path)
+        self._adopt_foreign = adopt_foreign
         self._key = os.path.realpath(self.path)
         with _open_paths_lock:
             if self._key in _open_paths:
@@ -75,11 +88,15 @@ class BattleStore:
                     "that one, since all writes must go through a single writer."
                 )
             _open_paths.add(self._key)
-        self._queue: queue.SimpleQueue[tuple[WriteFn[Any], Future[Any]] | None] = (
-            queue.SimpleQueue()
-        )
+        self._queue: queue.SimpleQueue[Job | None] = queue.SimpleQueue()
         self._lock = threading.Lock()
         self._closed = False
+        self._writer_stopped: str | None = None  # why the writer thread ended early
+        # Writes lost to the file or the database (not to their data) since start. Never
+        # reset: a battle was lost, and a write that works later (a new battle) does not
+        # mean the one that failed (a vote on an old battle) would work now.
+        self._write_failures = 0
+        self._write_failure: str | None = None  # the last one's error
         self._reader_root: duckdb.DuckDBPyConnection | None = None
         self._reading: set[duckdb.DuckDBPyConnection] = set()  # cursors of running reads
         self._reads_done = threading.Condition(self._lock)
@@ -116,8 +133,18 @@ class BattleStore:
                 try:
                     future.set_result(fn(con))
                 except Exception as exc:
+                    if is_storage_failure(exc):
+                        self._write_failures += 1
+                        self._write_failure = f"{type(exc).__name__}: {one_line(exc)}"
+                        log.error("a write to the battle log %s failed: %s", self.path, exc)
                     future.set_exception(exc)
+                except BaseException as exc:  # SystemExit & co. end the thread: say so
+                    self._stop_writer(f"{type(exc).__name__}: {one_line(exc)}")
+                    future.set_exception(exc)
+                    log.critical("the battle log's writer for %s stopped: %r", self.path, exc)
+                    return
         finally:
+            self._stop_writer("the writer thread ended")
             try:
                 self._stop_reads()
                 reader_root.close()
@@ -138,16 +165,42 @@ class BattleStore:
                         cursor.interrupt()
                 self._reads_done.wait(min(left, 0.05))
 
+    def _stop_writer(self, why: str) -> None:
+        """Refuse writes from now on, and fail those still queued, so no caller waits for
+        a writer that is gone."""
+        with self._lock:
+            if self._writer_stopped is None:
+                self._writer_stopped = why
+            while True:
+                try:
+                    job = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if job is not None and job[1].set_running_or_notify_cancel():
+                    job[1].set_exception(self._writer_error())
+
+    def _writer_error(self) -> StoreError:
+        return StoreError(
+            f"The battle log's writer for {self.path} has stopped ({self._writer_stopped}); "
+            "nothing more can be recorded until the app is restarted."
+        )
+
     def _open(self) -> tuple[duckdb.DuckDBPyConnection, duckdb.DuckDBPyConnection]:
+        # Everything that can refuse the file runs read-only first: a file refused here
+        # has not been written to, not even by a migration.
+        verify_log(self.path, adopt_foreign=self._adopt_foreign)
         con = open_database(self.path)
         try:
+            if has_battles_table(con):
+                probe_writes(con)  # before our first write, so a refused log stays as it was
             migrate(con)
             return con, con.cursor()
         except duckdb.Error as exc:
             con.close()
             raise StoreError(
-                f"Could not bring the schema of {self.path} up to date: {exc}. The failed "
-                "step was rolled back; check that the file is an arena battle log."
+                f"The battle log {self.path} cannot be written ({one_line(exc)}). Nothing was "
+                "changed in it (a failed schema step is rolled back). Restore a backup, or "
+                "point --db / ARENA_DB_PATH at the right file."
             ) from exc
         except BaseException:
             con.close()
@@ -165,6 +218,8 @@ class BattleStore:
         with self._lock:
             if self._closed:
                 raise StoreClosedError(f"the battle store for {self.path} is closed")
+            if self._writer_stopped is not None:
+                raise self._writer_error()
             self._queue.put((fn, future))
         return future
 
@@ -174,32 +229,32 @@ class BattleStore:
         return await asyncio.shield(asyncio.wrap_future(self.submit_write(fn)))
 
     def record_battle_sync(self, record: BattleRecord) -> None:
-        self.submit_write(lambda con: _insert(con, [record])).result()
+        self.submit_write(lambda con: insert_battles(con, [record])).result()
 
     async def record_battle(self, record: BattleRecord) -> None:
         """Insert one battle (completed or failed); returns once it is committed."""
-        await self.write(lambda con: _insert(con, [record]))
+        await self.write(lambda con: insert_battles(con, [record]))
 
     def record_battles_sync(self, records: Iterable[BattleRecord]) -> int:
         """Insert many battles in one transaction (all or none); returns how many."""
         batch = list(records)
-        return self.submit_write(lambda con: _insert(con, batch)).result()
+        return self.submit_write(lambda con: insert_battles(con, batch)).result()
 
     def record_vote_sync(self, battle_id: str, winner: Winner) -> VoteOutcome:
         _check_winner(winner)
-        return self.submit_write(lambda con: _vote(con, battle_id, winner)).result()
+        return self.submit_write(lambda con: vote(con, battle_id, winner)).result()
 
     async def record_vote(self, battle_id: str, winner: Winner) -> VoteOutcome:
         """Record the first vote on a completed battle; any later vote is refused."""
         _check_winner(winner)
-        return await self.write(lambda con: _vote(con, battle_id, winner))
+        return await self.write(lambda con: vote(con, battle_id, winner))
 
     async def record_reasons(
         self, battle_id: str, tags_a: list[str], tags_b: list[str], comment: str | None
     ) -> bool:
         """Store a voter's reasons on a voted battle (a later call replaces them); False if
         the battle has no vote. Validation is the caller's (`app.arena.vote_reasons`)."""
-        return await self.write(lambda con: _reasons(con, battle_id, tags_a, tags_b, comment))
+        return await self.write(lambda con: set_reasons(con, battle_id, tags_a, tags_b, comment))
 
     async def add_flag(self, battle_id: str, flag: str) -> None:
         """Mark a battle (e.g. `vote_burst`); a flag is stored once however often added."""
@@ -210,6 +265,32 @@ class BattleStore:
                 [flag, battle_id],
             )
         )
+
+    async def write_problem(self) -> str | None:
+        """None while the log takes writes, else why not (for the readiness check).
+
+        The writer thread must be running and must carry a battle and its vote through
+        (`probe_writes`, rolled back), and no write may have failed for a storage reason
+        (a full disk, a damaged or missing block) since start: such a failure lost a
+        battle, so it is reported until the app is restarted (which checks the file again).
+        """
+        if self._writer_stopped is not None:
+            return str(self._writer_error())
+        try:
+            await asyncio.wrap_future(self.submit_write(_probe))
+        except StoreError as exc:  # the writer stopped meanwhile
+            return str(exc)
+        except duckdb.Error as exc:
+            if self._write_failure is None:
+                return (
+                    f"a test write to the battle log failed: {type(exc).__name__}: {one_line(exc)}"
+                )
+        if self._write_failure is not None:
+            return (
+                f"{self._write_failures} write(s) to the battle log failed since start, the "
+                f"last with {self._write_failure}; restart the app once the cause is fixed"
+            )
+        return None
 
     def read(self, fn: Callable[[duckdb.DuckDBPyConnection], T]) -> T:
         """Run `fn` on a fresh cursor of its own (sees every committed write); blocking."""
@@ -299,37 +380,6 @@ class BattleStore:
         self.close()
 
 
-def write_snapshot(con: duckdb.DuckDBPyConnection, path: Path) -> int:
-    """Copy the database behind `con` to `path` atomically (see `BattleStore.snapshot`)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    token = secrets.token_hex(4)
-    tmp = path.parent / f".{path.name}.{os.getpid()}-{token}.tmp"
-    alias = f"arena_snapshot_{token}"
-    source = con.execute("SELECT current_database()").fetchone()[0]  # type: ignore[index]
-    quoted = str(tmp).replace("'", "''")
-    try:
-        con.execute(f"ATTACH '{quoted}' AS {alias}")
-        try:
-            con.begin()  # one snapshot of the log for the copy and the count
-            con.execute(f'COPY FROM DATABASE "{source}" TO {alias}')
-            con.execute(f"UPDATE {alias}.battles SET session_hash = NULL")
-            row = con.execute(f"SELECT count(*) FROM {alias}.battles").fetchone()
-            con.commit()
-        except BaseException:
-            with contextlib.suppress(duckdb.Error):  # keep the original error
-                con.rollback()
-            raise
-        finally:
-            con.execute(f"DETACH {alias}")
-        os.replace(tmp, path)
-    except BaseException:
-        for leftover in (tmp, tmp.with_name(tmp.name + ".wal")):
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(leftover)
-        raise
-    return int(row[0]) if row else 0
-
-
 WRITER_SWITCH_INTERVAL_S = 0.001
 
 
@@ -341,61 +391,11 @@ def share_gil_with_writer(interval_s: float = WRITER_SWITCH_INTERVAL_S) -> float
     return previous
 
 
+def _probe(con: duckdb.DuckDBPyConnection) -> None:
+    if has_battles_table(con):
+        probe_writes(con)
+
+
 def _check_winner(winner: str) -> None:
     if winner not in WINNERS:
         raise ValueError(f"winner must be one of {sorted(WINNERS)}, not {winner!r}")
-
-
-def _insert(con: duckdb.DuckDBPyConnection, records: list[BattleRecord]) -> int:
-    if not records:
-        return 0
-    con.begin()
-    try:
-        con.executemany(_INSERT_SQL, [list(astuple(r)) for r in records])
-        con.commit()
-    except duckdb.ConstraintException as exc:
-        con.rollback()
-        ids = ", ".join(r.battle_id for r in records[:3]) + (", ..." if len(records) > 3 else "")
-        raise StoreError(f"battle {ids} not recorded: {exc}") from exc
-    except BaseException:
-        con.rollback()
-        raise
-    return len(records)
-
-
-def _reasons(
-    con: duckdb.DuckDBPyConnection,
-    battle_id: str,
-    tags_a: list[str],
-    tags_b: list[str],
-    comment: str | None,
-) -> bool:
-    row = con.execute(
-        "UPDATE battles SET tags_a = ?, tags_b = ?, comment = ?, reasons_at = now() "
-        "WHERE battle_id = ? AND winner IS NOT NULL RETURNING battle_id",
-        [tags_a, tags_b, comment, battle_id],
-    ).fetchone()
-    return row is not None
-
-
-def _vote(con: duckdb.DuckDBPyConnection, battle_id: str, winner: str) -> VoteOutcome:
-    # The WHERE clause is the exactly-once rule; the writer thread makes it race-free.
-    row = con.execute(
-        "UPDATE battles SET winner = ?, voted_at = now() "
-        "WHERE battle_id = ? AND winner IS NULL AND status = 'completed' "
-        "RETURNING winner, voted_at",
-        [winner, battle_id],
-    ).fetchone()
-    if row is not None:
-        return VoteOutcome(battle_id, accepted=True, winner=row[0], voted_at=row[1])
-    row = con.execute(
-        "SELECT status, winner, voted_at FROM battles WHERE battle_id = ?", [battle_id]
-    ).fetchone()
-    if row is None:
-        return VoteOutcome(battle_id, accepted=False, reason=VoteRefusal.UNKNOWN_BATTLE)
-    status, current, voted_at = row
-    if status != "completed":
-        return VoteOutcome(battle_id, accepted=False, reason=VoteRefusal.BATTLE_FAILED)
-    return VoteOutcome(
-        battle_id, False, winner=current, voted_at=voted_at, reason=VoteRefusal.ALREADY_VOTED
-    )
