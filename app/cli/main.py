@@ -205,15 +205,36 @@ def supervisor(ctx: click.Context, host: str | None, port: int | None) -> None:
     help="DuckDB battle log (default: ARENA_DB_PATH).",
 )
 @click.option("--include-private", is_flag=True, help="Also export the salted session hashes.")
+@click.option(
+    "--exact-csv",
+    is_flag=True,
+    help="CSV: write text cells exactly as logged, even those a spreadsheet would run as a "
+    "formula (by default a cell starting with = + - @ tab CR or ' gets a leading ').",
+)
 @click.pass_context
-def export(ctx: click.Context, fmt: str, out: Path, db: Path | None, include_private: bool) -> None:
+def export(
+    ctx: click.Context,
+    fmt: str,
+    out: Path,
+    db: Path | None,
+    include_private: bool,
+    exact_csv: bool,
+) -> None:
     """Export the battle log to CSV or Parquet."""
     from app.core.store.battle_store import StoreError
     from app.core.store.export import export_battles
 
+    if exact_csv and fmt != "csv":
+        raise click.UsageError("--exact-csv applies to --format csv (Parquet is always exact)")
     settings = _settings(ctx, db_path=db)
     try:
-        n = export_battles(settings.db_path, out, fmt, include_private=include_private)  # type: ignore[arg-type]
+        n = export_battles(
+            settings.db_path,
+            out,
+            fmt,  # type: ignore[arg-type]
+            include_private=include_private,
+            spreadsheet_safe=not exact_csv,
+        )
     except StoreError as exc:
         raise click.ClickException(str(exc)) from exc
     click.echo(f"Exported {n} battles to {out}")
