@@ -16,7 +16,14 @@ from click.testing import CliRunner
 
 from app.cli import main
 from app.core.store import BattleStore, StoreError, StoreLockedError
-from app.core.store.blocks import FIRST_BLOCK, Layout, checksum, find_damage, read_layout
+from app.core.store.blocks import (
+    FIRST_BLOCK,
+    FileLayoutUnknown,
+    Layout,
+    checksum,
+    find_damage,
+    read_layout,
+)
 from tests.conftest import free_port
 from tests.store_files import (
     battle,
@@ -267,6 +274,17 @@ def test_a_foreign_battles_table_is_refused_even_when_adopting(tmp_path: Path) -
     con.close()
 
 
+def test_a_foreign_view_of_an_arena_name_is_refused_even_when_adopting(tmp_path: Path) -> None:
+    """Adopting it would replace their view with the arena's (`CREATE OR REPLACE VIEW`)."""
+    path = tmp_path / "other.duckdb"
+    con = duckdb.connect(str(path))
+    con.execute("CREATE SCHEMA analytics")
+    con.execute("CREATE VIEW analytics.voted_battles AS SELECT 42 AS answer")
+    con.close()
+    message = _refused(path, "not an arena battle log", adopt_foreign=True)
+    assert "analytics.voted_battles" in message
+
+
 def test_adopting_a_foreign_file_adds_the_arena_tables_beside_its_own(tmp_path: Path) -> None:
     path = tmp_path / "shared.duckdb"
     foreign_db(path, "measurements")
@@ -325,3 +343,24 @@ def test_a_log_missing_a_column_its_steps_made_is_refused_untouched(log_copy: Pa
     con.close()
     message = _refused(log_copy, "lacks battles.comment")
     assert "not an arena battle log" in message
+
+
+def test_an_unknown_file_layout_falls_back_to_reading_every_row(
+    log_copy: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A DuckDB whose layout the block reader does not know: the check says so and still
+    refuses what SQL can see (a log cut short, a damaged data block)."""
+
+    def unknown(path: Path, **_: object) -> None:
+        raise FileLayoutUnknown("a layout from the future")
+
+    monkeypatch.setattr("app.core.store.integrity.find_damage", unknown)
+    with caplog.at_level("WARNING"):
+        _usable(log_copy)
+    assert "block check skipped" in caplog.text and "a layout from the future" in caplog.text
+    damaged = log_copy.with_name("damaged.duckdb")
+    shutil.copy(log_copy, damaged)
+    flip_byte(damaged, FIRST_BLOCK + _data_block(damaged) * block_size(damaged) + 4000)
+    assert "table battles cannot be read back" in _refused(damaged, "is damaged")
+    os.truncate(log_copy, log_copy.stat().st_size // 2)
+    assert "cut short" in _refused(log_copy, "is damaged")

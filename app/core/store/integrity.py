@@ -7,7 +7,7 @@ wrong `--db` would get the arena's tables added to someone else's database.
 
 `verify_log` answers both before anything is written, on a read-only connection: every
 block the file's header counts in use must be there and match its checksum
-(`app.core.store.blocks`), and the schema must be one this version's migrations made.
+(`app.core.store.blocks`), and the file must be an arena log (`app.core.store.ownership`).
 Only then does `BattleStore` open the file for writing, and `probe_writes` tries the
 write path (a battle and its vote, rolled back) before the app takes a voter. A file that
 fails any of this is left byte for byte as it was.
@@ -16,7 +16,6 @@ fails any of this is left byte for byte as it was.
 from __future__ import annotations
 
 import contextlib
-import functools
 import logging
 import os
 import uuid
@@ -26,16 +25,9 @@ import duckdb
 
 from app.core.store.blocks import FIRST_BLOCK, FileLayoutUnknown, find_damage
 from app.core.store.database import StoreError, one_line, open_database
-from app.core.store.migrations import MIGRATIONS, applied_migrations
+from app.core.store.ownership import ADVICE, check_ownership, tables
 
 log = logging.getLogger(__name__)
-ADOPT_HINT = "--adopt-foreign-db (ARENA_ADOPT_FOREIGN_DB=true)"
-_ADVICE = (
-    "It was left untouched. Restore a backup (or the analysts' snapshot), or point --db / "
-    "ARENA_DB_PATH at the right file."
-)
-
-Objects = dict[tuple[str, str], set[str]]  # (schema, table or view) -> column names
 
 
 def verify_log(path: Path, *, adopt_foreign: bool = False) -> None:
@@ -47,7 +39,7 @@ def verify_log(path: Path, *, adopt_foreign: bool = False) -> None:
     con = open_database(path, read_only=True)
     try:
         blocks_checked = _check_blocks(con, path)
-        arena_tables = _check_ownership(con, path, adopt_foreign=adopt_foreign)
+        arena_tables = check_ownership(con, path, adopt_foreign=adopt_foreign)
         if not blocks_checked:
             # DuckDB's layout was not recognised: fall back to what SQL can show, which
             # misses what only a later write would read (index blocks).
@@ -76,7 +68,7 @@ def _check_blocks(con: duckdb.DuckDBPyConnection, path: Path) -> bool:
         log.warning("%s: block check skipped, DuckDB's file layout not recognised: %s", path, exc)
         return False
     if damage is not None:
-        raise StoreError(f"The battle log {path} is damaged: {damage.what}. {_ADVICE}")
+        raise StoreError(f"The battle log {path} is damaged: {damage.what}. {ADVICE}")
     return True
 
 
@@ -91,120 +83,8 @@ def _check_length(con: duckdb.DuckDBPyConnection, path: Path) -> None:
         raise StoreError(
             f"The battle log {path} is damaged: it is {size:,} bytes long but holds {used} "
             f"blocks of {block_size:,} bytes in use ({need:,} bytes at least), so it was cut "
-            f"short (an interrupted copy or a full disk). {_ADVICE}"
+            f"short (an interrupted copy or a full disk). {ADVICE}"
         )
-
-
-def _objects(con: duckdb.DuckDBPyConnection) -> Objects:
-    """The tables and views of the open database (not DuckDB's own), with their columns."""
-    rows = con.execute(
-        """
-        SELECT schema_name, table_name, column_name FROM duckdb_columns()
-        WHERE database_name = current_database() AND NOT internal
-        UNION ALL  -- a table without columns cannot exist, a view may show none: list both
-        SELECT schema_name, table_name, NULL FROM duckdb_tables()
-        WHERE database_name = current_database() AND NOT internal
-        UNION ALL
-        SELECT schema_name, view_name, NULL FROM duckdb_views()
-        WHERE database_name = current_database() AND NOT internal
-        """
-    ).fetchall()
-    objects: Objects = {}
-    for schema, name, column in rows:
-        columns = objects.setdefault((schema, name), set())
-        if column is not None:
-            columns.add(column)
-    return objects
-
-
-@functools.cache
-def _reference(applied: tuple[str, ...]) -> Objects:
-    """The schema that the migrations recorded in a log give to an empty database (built
-    once per process: binding the analytics views takes a fifth of a second)."""
-    con = duckdb.connect(":memory:")
-    try:
-        for fn in MIGRATIONS:
-            if fn.__name__ in applied:
-                fn(con)
-        return _objects(con)
-    finally:
-        con.close()
-
-
-def _names(objects: Objects | set[tuple[str, str]]) -> str:
-    return ", ".join(
-        sorted(name if schema == "main" else f"{schema}.{name}" for schema, name in objects)
-    )
-
-
-def _check_ownership(
-    con: duckdb.DuckDBPyConnection, path: Path, *, adopt_foreign: bool
-) -> list[tuple[str, str]]:
-    """Refuse a file that is not an arena log; return the arena's tables in it."""
-    found = _objects(con)
-    if not found:
-        return []  # an empty DuckDB file: as good as a new one
-    if ("main", "_migrations") not in found:
-        clashing = set(found) & set(_reference(tuple(fn.__name__ for fn in MIGRATIONS)))
-        if clashing:
-            raise StoreError(
-                f"{path} is not an arena battle log: it has {_names(clashing)} but no "
-                "_migrations table, so these are someone else's. It was left untouched; "
-                "point --db / ARENA_DB_PATH at the battle log, or at a new file."
-            )
-        if not adopt_foreign:
-            raise StoreError(
-                f"{path} is a DuckDB database but not an arena battle log (it holds "
-                f"{_names(found)}). It was left untouched. Point --db / ARENA_DB_PATH at the "
-                f"battle log or a new file, or pass {ADOPT_HINT} to add the arena's tables "
-                "beside its own."
-            )
-        return []
-    if found[("main", "_migrations")] != {"name", "applied_at"}:
-        raise StoreError(
-            f"{path} has a _migrations table that is not the arena's (columns: "
-            f"{', '.join(sorted(found[('main', '_migrations')]))}). It was left untouched; "
-            "point --db / ARENA_DB_PATH at the battle log."
-        )
-    try:
-        applied = applied_migrations(con)
-    except duckdb.Error as exc:
-        raise StoreError(
-            f"The battle log {path} is damaged: its _migrations table cannot be read "
-            f"({one_line(exc)}). {_ADVICE}"
-        ) from exc
-    unknown = [name for name in applied if name not in {fn.__name__ for fn in MIGRATIONS}]
-    if unknown:
-        raise StoreError(
-            f"The battle log {path} was written by a newer version of the arena (schema "
-            f"steps unknown here: {', '.join(unknown)}). It was left untouched; run that "
-            "version, or point --db / ARENA_DB_PATH elsewhere."
-        )
-    expected = _reference(tuple(fn.__name__ for fn in MIGRATIONS if fn.__name__ in applied))
-    missing: list[str] = []
-    for key, columns in sorted(expected.items()):
-        if key not in found:
-            missing.append(_names({key}))
-        else:
-            missing += [f"{_names({key})}.{column}" for column in sorted(columns - found[key])]
-    if missing:
-        shown = ", ".join(missing[:5]) + (
-            f" and {len(missing) - 5} more" if len(missing) > 5 else ""
-        )
-        raise StoreError(
-            f"{path} records the arena's schema steps but lacks {shown}: it is not an arena "
-            "battle log, or it was edited by hand. It was left untouched; point --db / "
-            "ARENA_DB_PATH at the battle log."
-        )
-    return sorted(key for key in expected if key in _tables(con))
-
-
-def _tables(con: duckdb.DuckDBPyConnection) -> set[tuple[str, str]]:
-    rows = con.execute(
-        "SELECT schema_name, table_name FROM duckdb_tables() "
-        "WHERE database_name = current_database() AND NOT internal"
-    ).fetchall()
-    return {(schema, name) for schema, name in rows}
 
 
 def _quote(identifier: str) -> str:
@@ -233,7 +113,7 @@ def _read_every_row(
         except duckdb.Error as exc:
             raise StoreError(
                 f"The battle log {path} is damaged: table {table} cannot be read back "
-                f"({one_line(exc)}). {_ADVICE}"
+                f"({one_line(exc)}). {ADVICE}"
             ) from exc
 
 
@@ -282,4 +162,4 @@ def is_storage_failure(exc: BaseException) -> bool:
 
 
 def has_battles_table(con: duckdb.DuckDBPyConnection) -> bool:
-    return ("main", "battles") in _tables(con)
+    return ("main", "battles") in tables(con)
