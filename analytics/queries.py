@@ -20,7 +20,7 @@ from typing import Any, Literal
 import duckdb
 import pandas as pd
 
-from app.core.store.export import export_columns
+from app.core.store.export import export_columns, select_list
 
 SOURCES = ("arena", "legacy")
 # Flags that mean the vote may not be a fair, blind judgement: left out of the numbers
@@ -144,16 +144,21 @@ def export_filtered(
     con: duckdb.DuckDBPyConnection,
     filters: Filters,
     fmt: Literal["csv", "parquet"],
+    *,
+    spreadsheet_safe: bool = True,
 ) -> bytes:
     """The filtered battles (the export's columns, no session hashes) as CSV or Parquet.
 
-    DuckDB writes the file (Parquet without pyarrow); it goes through a private temporary
-    file because COPY writes to paths, not to memory.
+    CSV is spreadsheet-safe as `oellm-arena export` writes it (app/core/store/export.py:
+    a text cell that would run as a formula gets a leading apostrophe). DuckDB writes the
+    file (Parquet without pyarrow); it goes through a private temporary file because COPY
+    writes to paths, not to memory.
     """
     if fmt not in ("csv", "parquet"):
         raise ValueError(f"format must be csv or parquet, not {fmt!r}")
     where, params = filters.where()
-    columns = ", ".join(f'b."{c}"' for c in export_columns())
+    safe = spreadsheet_safe and fmt == "csv"
+    columns = select_list(con, export_columns(), spreadsheet_safe=safe, alias="b.")
     options = "FORMAT csv, HEADER true" if fmt == "csv" else "FORMAT parquet"
     fd, tmp = tempfile.mkstemp(prefix="arena-export-", suffix=f".{fmt}")
     os.close(fd)

@@ -295,7 +295,7 @@ def test_unexpected_schema_is_a_store_error(db_path: Path) -> None:
     con = duckdb.connect(str(db_path))
     con.execute("CREATE TABLE _migrations (something_else INTEGER)")
     con.close()
-    with pytest.raises(StoreError, match="Could not bring the schema"):
+    with pytest.raises(StoreError, match="_migrations table that is not the arena's"):
         BattleStore(db_path)
     con = duckdb.connect(str(db_path))
     assert con.execute("SELECT count(*) FROM information_schema.tables").fetchone() == (1,)

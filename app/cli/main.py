@@ -6,11 +6,15 @@ import contextlib
 import logging
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from app.core.logs import setup_logging
 from app.core.settings import Settings, load_settings
+
+if TYPE_CHECKING:
+    from app.core.store.battle_store import BattleStore
 
 log = logging.getLogger("oellm_arena")
 
@@ -55,6 +59,13 @@ def _web_options(fn):  # type: ignore[no-untyped-def]
         help="DuckDB battle log (default: ARENA_DB_PATH or data/arena.duckdb).",
     )(fn)
     fn = click.option(
+        "--adopt-foreign-db",
+        is_flag=True,
+        default=None,
+        help="Let the arena add its tables to a --db that is another DuckDB database "
+        "(refused otherwise; ARENA_ADOPT_FOREIGN_DB).",
+    )(fn)
+    fn = click.option(
         "--allow-websocket-origin",
         multiple=True,
         help="Public host[:port] the browser connects from (behind a proxy).",
@@ -65,11 +76,12 @@ def _web_options(fn):  # type: ignore[no-untyped-def]
     return fn
 
 
-def _open_store(settings: Settings):  # type: ignore[no-untyped-def]
+def _open_store(settings: Settings) -> BattleStore:
+    """The battle log, checked (app.core.store.integrity); a refusal ends the command."""
     from app.core.store.battle_store import BattleStore, StoreError
 
     try:
-        return BattleStore(settings.db_path)
+        return BattleStore(settings.db_path, adopt_foreign=settings.adopt_foreign_db)
     except StoreError as exc:
         raise click.ClickException(str(exc)) from exc
 
@@ -85,13 +97,19 @@ def _check_listen(host: str, port: int) -> None:
 
 
 def _run_web(
-    settings: Settings, host: str, port: int, prefix: str, origins: tuple[str, ...]
+    settings: Settings,
+    host: str,
+    port: int,
+    prefix: str,
+    origins: tuple[str, ...],
+    store: BattleStore | None = None,
 ) -> None:
+    """Serve the app on `store` (opened here if not given), closing it at the end."""
     from app.web.listen import ListenError
     from app.web.panel_patches import PatchError
     from app.web.server import ConfigError, ServeOptions, build_services, serve_app
 
-    store = _open_store(settings)
+    store = store or _open_store(settings)
     try:
         log.info(store.apply_retention_sync(settings.trust).describe())
         try:
@@ -129,24 +147,27 @@ def demo(
     prefix: str,
     allow_websocket_origin: tuple[str, ...],
     db: Path | None,
+    adopt_foreign_db: bool | None,
     supervisor_port: int | None,
 ) -> None:
     """Run the whole arena locally: supervisor, stand-in engines and the web app."""
     from app.cli.supervisor_process import SupervisorProcess
 
-    settings = _settings(ctx, db_path=db, demo=True)
+    settings = _settings(ctx, db_path=db, adopt_foreign_db=adopt_foreign_db, demo=True)
     if supervisor_port:
         settings.supervisor.port = supervisor_port
     _check_listen(host, port)  # a busy web port: say so before the supervisor starts
-    store = _open_store(settings)  # fail on a locked or corrupt DB before spawning anything
-    store.close()
+    # Fail on a locked, damaged or foreign DB before spawning anything; the check reads the
+    # whole log, so the web app gets this store rather than checking it a second time.
+    store = _open_store(settings)
     with contextlib.ExitStack() as stack:
+        stack.callback(store.close)
         try:
             supervisor = stack.enter_context(SupervisorProcess(settings))
         except RuntimeError as exc:  # port taken, or the supervisor would not start
             raise click.ClickException(f"cannot start the supervisor: {exc}") from exc
         settings.supervisor.url = supervisor.url
-        _run_web(settings, host, port, prefix, allow_websocket_origin)
+        _run_web(settings, host, port, prefix, allow_websocket_origin, store)
 
 
 @main.command()
@@ -160,10 +181,11 @@ def serve(
     prefix: str,
     allow_websocket_origin: tuple[str, ...],
     db: Path | None,
+    adopt_foreign_db: bool | None,
     supervisor_url: str | None,
 ) -> None:
     """Run the web app against a running supervisor or static engine endpoints."""
-    settings = _settings(ctx, db_path=db)
+    settings = _settings(ctx, db_path=db, adopt_foreign_db=adopt_foreign_db)
     if supervisor_url:
         settings.supervisor.url = supervisor_url
     _check_listen(host, port)

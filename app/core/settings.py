@@ -195,6 +195,11 @@ class Settings(BaseSettings):
     )
 
     db_path: Path = Field(Path("data/arena.duckdb"), description="the DuckDB battle log")
+    adopt_foreign_db: bool = Field(
+        False,
+        description="let the arena add its tables to a DuckDB file that is not a battle log "
+        "(such a file is refused otherwise, so a wrong path cannot alter another database)",
+    )
     registry_path: Path | None = Field(None, description="registry TOML (default: built in)")
     session_salt: SecretStr = Field(
         SecretStr(""), description="salt for session hashes; set it in production"

@@ -75,7 +75,7 @@ def command(
             "or pass --standin to start one with stand-in engines."
         )
     try:
-        store = BattleStore(settings.db_path)
+        store = BattleStore(settings.db_path, adopt_foreign=settings.adopt_foreign_db)
     except StoreError as exc:
         raise click.ClickException(f"{exc} (or choose another file with --db)") from exc
     interrupted = False

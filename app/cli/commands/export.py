@@ -25,11 +25,24 @@ from app.core.store.export import export_from
 )
 @click.option("--db", type=click.Path(dir_okay=False, path_type=Path), help=DB_OPTION_HELP)
 @click.option("--include-private", is_flag=True, help="Also export the salted session hashes.")
+@click.option(
+    "--exact-csv",
+    is_flag=True,
+    help="CSV: write text cells exactly as logged, even those a spreadsheet would run as a "
+    "formula (by default a cell starting with = + - @ tab CR or ' gets a leading ').",
+)
 @click.pass_context
 def command(
-    ctx: click.Context, fmt: str, out: Path, db: Path | None, include_private: bool
+    ctx: click.Context,
+    fmt: str,
+    out: Path,
+    db: Path | None,
+    include_private: bool,
+    exact_csv: bool,
 ) -> None:
     """Export the battle log to CSV or Parquet."""
+    if exact_csv and fmt != "csv":
+        raise click.UsageError("--exact-csv applies to --format csv (Parquet is always exact)")
     settings = settings_from(ctx, db_path=db)
     unusable = (
         "it has no session hashes. Stop the app to export them, or leave out "
@@ -39,7 +52,13 @@ def command(
     )
     with read_battle_log(settings, snapshot_unusable=unusable) as con:
         try:
-            n = export_from(con, out, fmt, include_private=include_private)  # type: ignore[arg-type]
+            n = export_from(
+                con,
+                out,
+                fmt,  # type: ignore[arg-type]
+                include_private=include_private,
+                spreadsheet_safe=not exact_csv,
+            )
         except StoreError as exc:
             raise click.ClickException(str(exc)) from exc
     click.echo(f"Exported {n} battles to {out}")

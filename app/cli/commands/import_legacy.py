@@ -55,7 +55,7 @@ def command(ctx: click.Context, csv_path: Path, db: Path | None, tz: str, dry_ru
         result = _dry_run(plan, settings)
         click.echo("Dry run: nothing was written.")
     else:
-        result = _import(plan, settings.db_path)
+        result = _import(plan, settings.db_path, settings.adopt_foreign_db)
     click.echo(result.summary())
     click.echo(f"Battle log: {settings.db_path}")
 
@@ -68,10 +68,10 @@ def _dry_run(plan: ImportPlan, settings: Settings) -> ImportResult:
     return ImportResult(plan, inserted=0, already_present=already)
 
 
-def _import(plan: ImportPlan, db: Path) -> ImportResult:
+def _import(plan: ImportPlan, db: Path, adopt_foreign: bool) -> ImportResult:
     before = _present(db)
     try:
-        with BattleStore(db) as store:
+        with BattleStore(db, adopt_foreign=adopt_foreign) as store:
             return apply_plan(plan, store)
     except BaseException as exc:  # Ctrl-C too: a new file goes either way
         created = _present(db) - before

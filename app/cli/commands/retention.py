@@ -21,7 +21,7 @@ def command(ctx: click.Context, db: Path | None, dry_run: bool) -> None:
         raise click.ClickException(f"No battle log at {settings.db_path}.")
     trust = settings.trust
     try:
-        with BattleStore(settings.db_path) as store:
+        with BattleStore(settings.db_path, adopt_foreign=settings.adopt_foreign_db) as store:
             result = store.apply_retention_sync(trust, dry_run=dry_run)
     except StoreError as exc:
         raise click.ClickException(str(exc)) from exc

@@ -43,7 +43,7 @@ def command(ctx: click.Context, db: Path | None, out: Path | None, wait_s: float
     if not settings.db_path.is_file():
         raise click.ClickException(f"No battle log at {settings.db_path}. Pass it with --db.")
     try:
-        with BattleStore(settings.db_path) as store:
+        with BattleStore(settings.db_path, adopt_foreign=settings.adopt_foreign_db) as store:
             count = store.snapshot(target)
         click.echo(f"Snapshot of {count} battles written to {target}")
         return

@@ -40,7 +40,19 @@ import pandas as pd
 
 from app.core.settings import TrustSettings
 from app.core.store import writes
-from app.core.store.database import StoreClosedError, StoreError, StoreLockedError, open_database
+from app.core.store.database import (
+    StoreClosedError,
+    StoreError,
+    StoreLockedError,
+    one_line,
+    open_database,
+)
+from app.core.store.integrity import (
+    has_battles_table,
+    is_storage_failure,
+    probe_writes,
+    verify_log,
+)
 from app.core.store.migrations import migrate
 from app.core.store.records import BattleRecord, VoteOutcome, Winner
 from app.core.store.retention import RetentionResult, apply_retention
@@ -48,6 +60,8 @@ from app.core.store.snapshot_copy import write_snapshot
 
 T = TypeVar("T")
 WriteFn = Callable[[duckdb.DuckDBPyConnection], T]
+Job = tuple[WriteFn[Any], Future[Any]]
+
 
 # Two stores on one file in one process would be two writers; DuckDB would allow it
 # (one shared instance) but the single-writer guarantee would be gone.
@@ -57,14 +71,18 @@ log = logging.getLogger(__name__)
 
 
 class BattleStore:
-    """The DuckDB battle log at `path`, created and migrated on open.
+    """The DuckDB battle log at `path`, checked, created and migrated on open.
 
-    Use it as a context manager or call `close()`; an open store is also closed at
-    interpreter exit, after the writes already queued have been committed.
+    Opening refuses (with a `StoreError`, the file untouched) a damaged file and a DuckDB
+    file that is not an arena log; `adopt_foreign` lets the arena add its tables to the
+    latter (see `app.core.store.integrity`). Use it as a context manager or call
+    `close()`; an open store is also closed at interpreter exit, after the writes already
+    queued have been committed.
     """
 
-    def __init__(self, path: str | os.PathLike[str]) -> None:
+    def __init__(self, path: str | os.PathLike[str], *, adopt_foreign: bool = False) -> None:
         self.path = Path(path)
+        self._adopt_foreign = adopt_foreign
         self._key = os.path.realpath(self.path)
         with _open_paths_lock:
             if self._key in _open_paths:
@@ -73,11 +91,15 @@ class BattleStore:
                     "that one, since all writes must go through a single writer."
                 )
             _open_paths.add(self._key)
-        self._queue: queue.SimpleQueue[tuple[WriteFn[Any], Future[Any]] | None] = (
-            queue.SimpleQueue()
-        )
+        self._queue: queue.SimpleQueue[Job | None] = queue.SimpleQueue()
         self._lock = threading.Lock()
         self._closed = False
+        self._writer_stopped: str | None = None  # why the writer thread ended early
+        # Writes lost to the file or the database (not to their data) since start. Never
+        # reset: a battle was lost, and a write that works later (a new battle) does not
+        # mean the one that failed (a vote on an old battle) would work now.
+        self._write_failures = 0
+        self._write_failure: str | None = None  # the last one's error
         self._reader_root: duckdb.DuckDBPyConnection | None = None
         self._reading: set[duckdb.DuckDBPyConnection] = set()  # cursors of running reads
         self._reads_done = threading.Condition(self._lock)
@@ -114,8 +136,18 @@ class BattleStore:
                 try:
                     future.set_result(fn(con))
                 except Exception as exc:
+                    if is_storage_failure(exc):
+                        self._write_failures += 1
+                        self._write_failure = f"{type(exc).__name__}: {one_line(exc)}"
+                        log.error("a write to the battle log %s failed: %s", self.path, exc)
                     future.set_exception(exc)
+                except BaseException as exc:  # SystemExit & co. end the thread: say so
+                    self._stop_writer(f"{type(exc).__name__}: {one_line(exc)}")
+                    future.set_exception(exc)
+                    log.critical("the battle log's writer for %s stopped: %r", self.path, exc)
+                    return
         finally:
+            self._stop_writer("the writer thread ended")
             try:
                 self._stop_reads()
                 reader_root.close()
@@ -136,16 +168,42 @@ class BattleStore:
                         cursor.interrupt()
                 self._reads_done.wait(min(left, 0.05))
 
+    def _stop_writer(self, why: str) -> None:
+        """Refuse writes from now on, and fail those still queued, so no caller waits for
+        a writer that is gone."""
+        with self._lock:
+            if self._writer_stopped is None:
+                self._writer_stopped = why
+            while True:
+                try:
+                    job = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if job is not None and job[1].set_running_or_notify_cancel():
+                    job[1].set_exception(self._writer_error())
+
+    def _writer_error(self) -> StoreError:
+        return StoreError(
+            f"The battle log's writer for {self.path} has stopped ({self._writer_stopped}); "
+            "nothing more can be recorded until the app is restarted."
+        )
+
     def _open(self) -> tuple[duckdb.DuckDBPyConnection, duckdb.DuckDBPyConnection]:
+        # Everything that can refuse the file runs read-only first: a file refused here
+        # has not been written to, not even by a migration.
+        verify_log(self.path, adopt_foreign=self._adopt_foreign)
         con = open_database(self.path)
         try:
+            if has_battles_table(con):
+                probe_writes(con)  # before our first write, so a refused log stays as it was
             migrate(con)
             return con, con.cursor()
         except duckdb.Error as exc:
             con.close()
             raise StoreError(
-                f"Could not bring the schema of {self.path} up to date: {exc}. The failed "
-                "step was rolled back; check that the file is an arena battle log."
+                f"The battle log {self.path} cannot be written ({one_line(exc)}). Nothing was "
+                "changed in it (a failed schema step is rolled back). Restore a backup, or "
+                "point --db / ARENA_DB_PATH at the right file."
             ) from exc
         except BaseException:
             con.close()
@@ -163,6 +221,8 @@ class BattleStore:
         with self._lock:
             if self._closed:
                 raise StoreClosedError(f"the battle store for {self.path} is closed")
+            if self._writer_stopped is not None:
+                raise self._writer_error()
             self._queue.put((fn, future))
         return future
 
@@ -219,6 +279,32 @@ class BattleStore:
     ) -> RetentionResult:
         """Erase expired session hashes and delete expired battles (`retention`)."""
         return self.submit_write(lambda con: apply_retention(con, trust, dry_run=dry_run)).result()
+
+    async def write_problem(self) -> str | None:
+        """None while the log takes writes, else why not (for the readiness check).
+
+        The writer thread must be running and must carry a battle and its vote through
+        (`probe_writes`, rolled back), and no write may have failed for a storage reason
+        (a full disk, a damaged or missing block) since start: such a failure lost a
+        battle, so it is reported until the app is restarted (which checks the file again).
+        """
+        if self._writer_stopped is not None:
+            return str(self._writer_error())
+        try:
+            await asyncio.wrap_future(self.submit_write(_probe))
+        except StoreError as exc:  # the writer stopped meanwhile
+            return str(exc)
+        except duckdb.Error as exc:
+            if self._write_failure is None:
+                return (
+                    f"a test write to the battle log failed: {type(exc).__name__}: {one_line(exc)}"
+                )
+        if self._write_failure is not None:
+            return (
+                f"{self._write_failures} write(s) to the battle log failed since start, the "
+                f"last with {self._write_failure}; restart the app once the cause is fixed"
+            )
+        return None
 
     def read(self, fn: Callable[[duckdb.DuckDBPyConnection], T]) -> T:
         """Run `fn` on a fresh cursor of its own (sees every committed write); blocking."""
@@ -317,3 +403,8 @@ def share_gil_with_writer(interval_s: float = WRITER_SWITCH_INTERVAL_S) -> float
     previous = sys.getswitchinterval()
     sys.setswitchinterval(interval_s)
     return previous
+
+
+def _probe(con: duckdb.DuckDBPyConnection) -> None:
+    if has_battles_table(con):
+        probe_writes(con)

@@ -32,6 +32,11 @@ class StoreClosedError(StoreError):
     """A write or read was attempted after `BattleStore.close()`."""
 
 
+def one_line(exc: BaseException | str) -> str:
+    """DuckDB's error text on one line (it adds context lines and a caret under the SQL)."""
+    return " ".join(str(exc).split())
+
+
 def open_database(path: Path, *, read_only: bool = False) -> duckdb.DuckDBPyConnection:
     """Connect to the DuckDB file at `path`, raising `StoreError` with advice on failure."""
     if not read_only:
@@ -54,7 +59,7 @@ def open_database(path: Path, *, read_only: bool = False) -> duckdb.DuckDBPyConn
 
 def translate_open_error(path: Path, exc: duckdb.Error) -> StoreError:
     """The `StoreError` that explains why DuckDB could not open `path`."""
-    text = str(exc)
+    text = one_line(exc)
     if "Could not set lock" in text:
         holder = _LOCK_HOLDER.search(text)
         pid = int(holder["pid"]) if holder else None
@@ -70,6 +75,13 @@ def translate_open_error(path: Path, exc: duckdb.Error) -> StoreError:
         return StoreLockedError(
             f"This process already has the battle log {path} open in another mode. "
             "Close the BattleStore first, or go through it."
+        )
+    if "Could not read enough bytes" in text:
+        return StoreError(
+            f"The battle log {path} is damaged: it is shorter than its own header says, so "
+            f"it was cut short (an interrupted copy or a full disk) ({text}). It was left "
+            "untouched. Restore a backup (or the analysts' snapshot), or point --db / "
+            "ARENA_DB_PATH at the right file."
         )
     if "not a valid DuckDB database file" in text or "orrupt" in text:
         return StoreError(

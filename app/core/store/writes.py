@@ -6,6 +6,7 @@ each runs alone, in order, and "first vote wins" is exact. Each is one transacti
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
 from dataclasses import astuple, fields
 
@@ -26,6 +27,14 @@ def check_winner(winner: str) -> None:
         raise ValueError(f"winner must be one of {list(WINNERS)}, not {winner!r}")
 
 
+def rollback(con: duckdb.DuckDBPyConnection) -> None:
+    """Roll back after a failed statement, keeping that statement's error: a commit that
+    failed (e.g. the WAL could not be written: a full disk) has already ended the
+    transaction, and DuckDB's "no transaction is active" would hide why."""
+    with contextlib.suppress(duckdb.TransactionException):
+        con.rollback()
+
+
 def insert(con: duckdb.DuckDBPyConnection, records: list[BattleRecord]) -> int:
     """Insert `records`, all or none."""
     if not records:
@@ -35,11 +44,11 @@ def insert(con: duckdb.DuckDBPyConnection, records: list[BattleRecord]) -> int:
         con.executemany(_INSERT_SQL, [list(astuple(r)) for r in records])
         con.commit()
     except duckdb.ConstraintException as exc:
-        con.rollback()
+        rollback(con)
         ids = ", ".join(r.battle_id for r in records[:3]) + (", ..." if len(records) > 3 else "")
         raise StoreError(f"battle {ids} not recorded: {exc}") from exc
     except BaseException:
-        con.rollback()
+        rollback(con)
         raise
     return len(records)
 
@@ -60,7 +69,7 @@ def insert_new(con: duckdb.DuckDBPyConnection, records: list[BattleRecord]) -> i
             con.executemany(_INSERT_SQL, [list(astuple(r)) for r in new])
         con.commit()
     except BaseException:
-        con.rollback()
+        rollback(con)
         raise
     return len(new)
 
