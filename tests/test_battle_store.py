@@ -271,37 +271,6 @@ def test_second_store_on_the_same_file_in_one_process_is_refused(store: BattleSt
         BattleStore(store.path)
 
 
-@pytest.mark.parametrize(
-    "content", [b"", b"not a database " * 200, b"DUCK" + bytes(range(256)) * 64]
-)
-def test_corrupt_file_raises_store_error_and_is_left_untouched(
-    db_path: Path, content: bytes
-) -> None:
-    db_path.write_bytes(content)
-    with pytest.raises(StoreError) as caught:
-        BattleStore(db_path)
-    assert not isinstance(caught.value, StoreLockedError)
-    message = str(caught.value)
-    assert str(db_path) in message and "untouched" in message
-    assert db_path.read_bytes() == content
-    assert sorted(p.name for p in db_path.parent.iterdir()) == [db_path.name]
-    # The failed open released the path: a good file there can be opened afterwards.
-    db_path.unlink()
-    with BattleStore(db_path) as s:
-        assert s.count() == 0
-
-
-def test_unexpected_schema_is_a_store_error(db_path: Path) -> None:
-    con = duckdb.connect(str(db_path))
-    con.execute("CREATE TABLE _migrations (something_else INTEGER)")
-    con.close()
-    with pytest.raises(StoreError, match="_migrations table that is not the arena's"):
-        BattleStore(db_path)
-    con = duckdb.connect(str(db_path))
-    assert con.execute("SELECT count(*) FROM information_schema.tables").fetchone() == (1,)
-    con.close()
-
-
 def _spawn(script: str, *args: str) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [sys.executable, "-c", textwrap.dedent(script), *args],
