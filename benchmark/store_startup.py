@@ -50,7 +50,8 @@ print(time.perf_counter() - start)
 
 
 def build_log(path: Path, battles: int, commits: int = 50) -> None:
-    """A log of `battles` battles, grown over `commits` commits each with a checkpoint."""
+    """A log of `battles` battles, grown over `commits` commits each with a checkpoint;
+    battle `i` has id md5('battle' || i) and is voted when `i` is even."""
     per_commit = -(-battles // commits)
     with BattleStore(path) as store:
         for start in range(0, battles, per_commit):

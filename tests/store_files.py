@@ -10,7 +10,8 @@ from pathlib import Path
 
 import duckdb
 
-from app.core.store import BattleRecord, BattleStore
+from app.core.store import BattleRecord
+from benchmark import store_startup
 
 WORDS = ("det", "var", "en", "gång", "katt", "och", "hund", "som", "bodde", "i", "ett", "hus")
 
@@ -36,37 +37,13 @@ def battle(battle_id: str | None = None, **overrides: object) -> BattleRecord:
 def build_log(path: Path, battles: int, *, commits: int = 8) -> None:
     """A log as the arena leaves it: schema first, then battles (uuid-like ids, one in two
     voted) over several commits and checkpoints, so that the battles' data and index
-    blocks come after the schema's, as in a log that grew."""
-    per_commit = -(-battles // commits)
-    with BattleStore(path) as store:
-        for start in range(0, battles, per_commit):
-            count = min(per_commit, battles - start)
-            store.submit_write(lambda con, s=start, n=count: _add_battles(con, s, n)).result()
-            store.submit_write(lambda con: con.execute("CHECKPOINT")).result()
+    blocks come after the schema's, as in a log that grew (the start-up benchmark's)."""
+    store_startup.build_log(path, battles, commits)
 
 
 def logged_battle_id(i: int) -> str:
     """The id of the `i`-th battle `build_log` wrote (voted when `i` is even)."""
     return hashlib.md5(f"battle{i}".encode()).hexdigest()
-
-
-def _add_battles(con: duckdb.DuckDBPyConnection, start: int, count: int) -> None:
-    # Generated in SQL: thousands of battles in milliseconds rather than row by row.
-    con.execute(
-        """
-        INSERT INTO battles (battle_id, language, prompt, model_a, model_b, family_a,
-            family_b, response_a, response_b, ttft_ms_a, ttft_ms_b, session_hash, winner,
-            voted_at)
-        SELECT md5('battle' || i), 'swe', 'Det var en gång ' || i,
-            'MultiSynt/nemotron-cc-swedish-opus', 'HPLT/hplt2c_swe_checkpoints',
-            'multisynt', 'hplt', repeat(' en katt ' || md5(i::TEXT), 20),
-            repeat(' en hund ' || md5((i + 1)::TEXT), 20), i % 300, (i * 7) % 300,
-            md5('session' || i), CASE WHEN i % 2 = 0 THEN 'model_a' END,
-            CASE WHEN i % 2 = 0 THEN now() END
-        FROM range(?, ?) t(i)
-        """,
-        [start, start + count],
-    )
 
 
 def block_size(path: Path) -> int:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import duckdb
@@ -58,9 +59,22 @@ def _rows(db: Path) -> list[tuple[str, str]]:
         con.close()
 
 
+def _under_attack(
+    tmp_path: Path, attack: Callable[[str], Awaitable[None]]
+) -> tuple[str, int, list[tuple[str, str]]]:
+    """Run `attack(arena page URL)` against a fresh demo; then (its log, the log's size
+    before the attack, the battle rows)."""
+    with run_demo(tmp_path) as demo:
+        before = len(demo.log_text())
+        asyncio.run(attack(demo.url))
+        demo.stop()
+        log = demo.log_text()
+    return log, before, _rows(demo.db_path)
+
+
 def test_invalid_unicode_is_cleaned_and_the_battle_logged(tmp_path: Path) -> None:
-    """A lone surrogate made the engine client and DuckDB fail; the battle was lost and the
-    page froze on "writing". Now the text is cleaned at the door."""
+    """A lone surrogate, which no UTF-8 encoder takes, would fail the engine client and
+    DuckDB: the battle lost, the page stuck on "writing". It is cleaned at the door."""
 
     async def attack(url: str) -> None:
         client, voter = await _voter(url)
@@ -72,11 +86,8 @@ def test_invalid_unicode_is_cleaned_and_the_battle_logged(tmp_path: Path) -> Non
         finally:
             await client.close()
 
-    with run_demo(tmp_path) as demo:
-        asyncio.run(attack(demo.url))
-        demo.stop()
-        log = demo.log_text()
-    assert _rows(demo.db_path) == [("Der var engang \ufffd en konge", "completed")]
+    log, _, rows = _under_attack(tmp_path, attack)
+    assert rows == [("Der var engang \ufffd en konge", "completed")]
     assert "Traceback" not in log
 
 
@@ -93,15 +104,15 @@ def test_a_forged_click_on_a_disabled_generate_starts_nothing(tmp_path: Path) ->
             # While the battle is votable, the next language's models are not checked yet
             # after a language change: Generate is disabled, a click is ignored.
             await client.send([change_event(voter.language_id, "value", "swe")])
+            assert await client.wait_until(voter.cleared, 30)
             await client.click(voter.generate_id)
-            await client.round_trip()
+            # A battle would show its prompt in the panes at once: wait a little for that.
+            assert not await client.wait_until(lambda: not voter.cleared(), 5.0)
         finally:
             await client.close()
 
-    with run_demo(tmp_path) as demo:
-        asyncio.run(attack(demo.url))
-        demo.stop()
-    assert [status for _, status in _rows(demo.db_path)] == ["completed"]
+    _, _, rows = _under_attack(tmp_path, attack)
+    assert [status for _, status in rows] == ["completed"]
 
 
 def test_a_forged_select_value_logs_one_quoted_line(tmp_path: Path) -> None:
@@ -119,38 +130,32 @@ def test_a_forged_select_value_logs_one_quoted_line(tmp_path: Path) -> None:
         finally:
             await client.close()
 
-    with run_demo(tmp_path) as demo:
-        asyncio.run(attack(demo.url))
-        demo.stop()
-        log = demo.log_text()
+    log, _, rows = _under_attack(tmp_path, attack)
     assert "\n2026-01-01 00:00:00 INFO app: admin logged in" not in log  # no forged line
     refused = [line for line in log.splitlines() if "a browser message was refused" in line]
     assert len(refused) == 1 and len(refused[0]) < 600, refused
     assert "Traceback" not in log
-    assert [prompt for prompt, _ in _rows(demo.db_path)] == ["Der var engang"]
+    assert [prompt for prompt, _ in rows] == ["Der var engang"]
 
 
 def test_a_huge_malformed_message_makes_a_short_log_record(tmp_path: Path) -> None:
-    """Bokeh logs a message it cannot read with its whole text (`%r`): 5 MB of log for
+    """Bokeh logs a message it cannot apply with its whole content (`%r`): 5 MB of log for
     5 MB of junk, on as many lines as the junk has. The arena's log format cuts it."""
     junk = ("x" * 1000 + "\n2026-01-01 00:00:00 INFO app: forged\n") * 5000  # ~5 MB
+    # A change of a model that does not exist: Bokeh refuses the whole message.
+    bad = {"kind": "ModelChanged", "model": {"id": "no-such-model"}, "attr": "value", "new": junk}
 
     async def attack(url: str) -> None:
         client, _ = await _voter(url)
         try:
-            assert client._socket is not None
-            await client._socket.write_message(junk)
-            # The server answers (or drops) this client; a new page still works.
+            await client.send([bad])
+            # The server refuses it (or drops this client); a new page still works.
             other, _ = await _voter(url)
             await other.round_trip()
             await other.close()
         finally:
             await client.close()
 
-    with run_demo(tmp_path) as demo:
-        before = len(demo.log_text())
-        asyncio.run(attack(demo.url))
-        demo.stop()
-        log = demo.log_text()
+    log, before, _ = _under_attack(tmp_path, attack)
     assert len(log) - before < 100_000, len(log) - before
     assert "\n2026-01-01 00:00:00 INFO app: forged" not in log
