@@ -57,6 +57,16 @@ def test_leaderboard_renders_filters_downloads_and_follows_new_votes(tmp_path: P
         board.get_by_label("Language").select_option(label="All languages")
         expect(votes(board, truth.battles)).to_be_visible(timeout=30_000)
 
+        # The interface language switched on the page: the labels, the tables' titles
+        # and the chosen "leave out" flags follow, and the page keeps answering.
+        board.locator(".arena-interface select").select_option(label="Svenska")
+        header = board.get_by_role("columnheader", name="Omgångar").first
+        expect(header).to_be_visible(timeout=30_000)
+        chips = board.locator(".choices__list--multiple .choices__item")
+        expect(chips).to_have_count(2)
+        expect(chips.first).to_contain_text("En text nämnde en modell")
+        expect(board.get_by_text(f"{truth.battles} röster", exact=True)).to_be_visible()
+
         # A vote in the arena, in another tab: the open leaderboard follows by itself.
         arena = browser.new_page()
         arena.goto(demo.url)
@@ -66,7 +76,22 @@ def test_leaderboard_renders_filters_downloads_and_follows_new_votes(tmp_path: P
         expect(vote).to_be_enabled(timeout=60_000)
         vote.click()
         expect(arena.get_by_text("Thank you, your vote is saved")).to_be_visible(timeout=15_000)
-        expect(votes(board, truth.battles + 1)).to_be_visible(timeout=30_000)
+        expect(board.get_by_text(f"{truth.battles + 1} röster", exact=True)).to_be_visible(
+            timeout=30_000
+        )
+        # Screenshots to look at (under this test's tmp_path); on a phone the filters
+        # stack, on a desktop they stand side by side.
+        board.screenshot(path=str(tmp_path / "leaderboard-desktop-swe.png"), full_page=True)
+        phone = browser.new_page(viewport={"width": 375, "height": 800})
+        phone.goto(demo.url.replace("/arena", "/leaderboard"))
+        expect(votes(phone, truth.battles + 1)).to_be_visible(timeout=60_000)
+        expect(phone.locator("canvas").nth(5)).to_be_visible(timeout=30_000)
+        phone.screenshot(path=str(tmp_path / "leaderboard-phone.png"), full_page=True)
+        for page, stacked in ((phone, True), (board, False)):
+            language = page.locator(".leaderboard-language").bounding_box()
+            dates = page.locator(".leaderboard-dates").bounding_box()
+            assert language and dates
+            assert (dates["y"] > language["y"] + language["height"] - 1) == stacked
 
         assert demo.stop() == 0, demo.log_text()
     assert "Traceback" not in demo.log_text(), demo.log_text()

@@ -203,3 +203,14 @@ async def test_a_failed_read_says_so_and_the_next_poll_tries_again(store: Battle
     await state.poll()  # no new vote, but the last read failed: read again
     assert not state.failed and state.data is not None
     assert state.data.filters.languages == ("swe",)
+
+
+async def test_filters_set_as_they_are_read_nothing(state: LeaderboardState) -> None:
+    """A widget that sends its value again (the page does after translating the flag
+    names) costs no read."""
+    await state.refresh()
+    batches = Batches(state)
+    await state.apply(exclude_flags=list(UNTRUSTED_FLAGS), language="")
+    assert batches.calls == []
+    await state.apply(exclude_flags=list(UNTRUSTED_FLAGS), language="fin")
+    assert batches.calls == [{"data", "plots"}]

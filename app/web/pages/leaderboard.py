@@ -45,10 +45,17 @@ def build_leaderboard_page(services: ArenaServices, session_id: str) -> pn.viewa
     style = {"stylesheets": [FOCUS_CSS]}
 
     interface = interface_selector(catalogue, ui)
+    # Stable CSS classes (as the arena's controls have) for tests, whatever the language.
     language = pn.widgets.Select(
-        options=view.language_options(t0, registry), value=state.language, width=260, **style
+        options=view.language_options(t0, registry),
+        value=state.language,
+        width=260,
+        css_classes=["leaderboard-language"],
+        **style,
     )
-    dates = pn.widgets.DateRangePicker(value=state.dates, width=260, **style)
+    dates = pn.widgets.DateRangePicker(
+        value=state.dates, width=260, css_classes=["leaderboard-dates"], **style
+    )
     sources = pn.widgets.CheckButtonGroup(
         options=view.source_options(t0), value=list(state.sources), **style
     )
@@ -121,6 +128,8 @@ def build_leaderboard_page(services: ArenaServices, session_id: str) -> pn.viewa
         source_label.object = f"<small>{html.escape(t('lb_source'))}</small>"
         sources.options = view.source_options(t)
         exclude.param.update(name=t("lb_exclude"), placeholder=t("lb_exclude_none"))
+        ratings_grid.titles = view.column_names(t, view.TABLE_COLUMNS)
+        win_grid.titles = view.column_names(t, view.WIN_COLUMNS)
         ratings_heading.object = f"### {t('lb_ratings')}"
         variants_heading.object = f"### {t('lb_by_variant')}"
         for fmt, button in buttons.items():
@@ -137,6 +146,9 @@ def build_leaderboard_page(services: ArenaServices, session_id: str) -> pn.viewa
                 translate()
             if changed & {"ui_language", "flags"}:
                 exclude.options = view.flag_options(t, state.flags)
+                # The browser's MultiChoice holds the chosen flags by their labels, and
+                # drops those no longer among the options: send it the new labels.
+                exclude.param.trigger("value")
             if changed & {"ui_language", "data", "failed"}:
                 summary.object = view.summary_html(t, data, state.failed)
             if data is not None and changed & {"ui_language", "data"}:

@@ -114,7 +114,10 @@ class LeaderboardState(param.Parameterized):
         self.param.update(ui_language=self._t.code, plots=plots)
 
     async def apply(self, **filters: Any) -> None:
-        """Set filters (by parameter name, in one batch) and show what they select."""
+        """Set filters (by parameter name, in one batch) and show what they select
+        (nothing to do if they are as they were)."""
+        if all(getattr(self, name) == value for name, value in filters.items()):
+            return
         self.param.update(**filters)
         await self.refresh()
 

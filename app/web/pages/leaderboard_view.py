@@ -51,7 +51,9 @@ MAX_NOTES = 12  # more would push the charts off the first screen
 
 
 def column_names(t: Translator, columns: tuple[str, ...]) -> dict[str, str]:
-    """Table headers in the interface language (`warning` is the per-row note)."""
+    """Table headers in the interface language (`warning` is the per-row note), shown as
+    the grids' titles: renaming the columns of a table on show instead sends the
+    browser's Tabulator into a loop that freezes the page."""
     return {c: t("col_note" if c == "warning" else f"col_{c}") for c in columns}
 
 
@@ -76,15 +78,15 @@ def download_label(t: Translator, fmt: str) -> str:
 
 
 def ratings_table(t: Translator, data: DashboardData) -> pd.DataFrame:
-    """The ratings as the page shows them: rounded, notes and headers translated."""
-    table = data.notes(data.ratings, t)[list(TABLE_COLUMNS)].round(1)
-    return table.rename(columns=column_names(t, TABLE_COLUMNS))
+    """The ratings as the page shows them: rounded, the notes translated. The columns
+    keep their names (`TABLE_COLUMNS`): the grid shows `column_names` as its titles."""
+    return data.notes(data.ratings, t)[list(TABLE_COLUMNS)].round(1)
 
 
 def win_table(t: Translator, data: DashboardData) -> pd.DataFrame:
-    """MultiSynt against HPLT per language and variant, as the page shows it."""
-    table = data.notes(data.win_by_language_variant, t)[list(WIN_COLUMNS)].round(3)
-    return table.rename(columns=column_names(t, WIN_COLUMNS))
+    """MultiSynt against HPLT per language and variant, as the page shows it (columns
+    `WIN_COLUMNS`, titled by `column_names`)."""
+    return data.notes(data.win_by_language_variant, t)[list(WIN_COLUMNS)].round(3)
 
 
 def chart_objects(t: Translator, data: DashboardData, charts: ModuleType) -> dict[str, object]:
