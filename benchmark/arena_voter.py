@@ -165,9 +165,6 @@ class ArenaVoter:
         )
         result.warmup = warmup
         self.rounds += 1
-        # As a person does: Generate is enabled once the language's models are ready (the
-        # server ignores a click on a disabled Generate).
-        await wait(self.can_generate, self.round_timeout_s)
         t0 = time.perf_counter()
         await client.click(self.generate_id)
         budget = self.round_timeout_s

@@ -12,7 +12,6 @@ included in every failure message.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import subprocess
 import sys
@@ -27,7 +26,6 @@ import httpx
 
 from app.arena.engines import StaticDirectory
 from app.arena.services import ArenaServices
-from app.arena.session import ArenaSession
 from app.core.inference.factory import make_client
 from app.core.registry import load_registry
 from app.core.settings import Settings
@@ -179,16 +177,6 @@ def standin_services(
         make_client=lambda url, model: make_client(url, model, settings.engine),
         **extra,
     )
-
-
-async def generate_allowed(session: ArenaSession, timeout_s: float = 10.0) -> None:
-    """Wait, as a voter does, until Generate is enabled: after a language change the
-    server refuses it until the language's models were checked."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout_s
-    while not session.models_ready:
-        assert loop.time() < deadline, f"Generate still disabled: {session.readiness!r}"
-        await asyncio.sleep(0.01)
 
 
 @contextlib.contextmanager

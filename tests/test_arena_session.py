@@ -20,7 +20,7 @@ from app.core.inference.base import GenerationParams
 from app.core.registry import load_registry
 from app.core.settings import Settings
 from app.core.store.battle_store import BattleStore
-from tests.standin import Standin, generate_allowed, standin_services, start_standin, start_standins
+from tests.standin import Standin, standin_services, start_standin, start_standins
 
 pytestmark = pytest.mark.slow
 
@@ -267,7 +267,6 @@ async def test_a_prompt_longer_than_the_engines_accept_is_refused_and_the_arena_
         services = standin_services(settings, store, {MULTISYNT: ms.url, HPLT: hp.url})
         session = ArenaSession(services, session_id="long-prompts")
         session.select_language("nob")
-        await generate_allowed(session)
         outcome = await session.generate("ord " * 60)
         assert outcome is not None and outcome.status == "failed"
         assert "too long" in session.message

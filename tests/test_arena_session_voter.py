@@ -16,7 +16,7 @@ import pytest
 from app.arena.session import ArenaSession
 from app.core.settings import Settings
 from app.core.store.battle_store import BattleStore
-from tests.standin import Standin, generate_allowed, standin_services, start_standins
+from tests.standin import Standin, standin_services, start_standins
 from tests.voter_server import HPLT, MULTISYNT
 
 pytestmark = pytest.mark.slow
@@ -61,7 +61,6 @@ async def timed_battle(session: ArenaSession) -> tuple[dict[str, list[tuple[floa
         for e in events:
             seen[e.name].append((now, len(e.new)))
 
-    await generate_allowed(session)
     watcher = session.param.watch(record, ["text_a", "text_b"])
     try:
         outcome = await session.generate("Det var en gang en gammel fisker som")
@@ -122,7 +121,6 @@ async def test_summary_reasons_and_interface_switch(
     assert await session.save_reasons(["fluent"], [], "too early") is False
     ids = []
     for i, winner in enumerate(["model_a", "model_b", "tie", "model_a", "both_bad"]):
-        await generate_allowed(session)
         outcome = await session.generate(f"Runde {i}: Det var en gang")
         assert outcome is not None and outcome.votable
         assert session.summary is None  # never while a battle is open

@@ -16,7 +16,7 @@ import pytest
 from app.arena.session import ArenaSession
 from app.core.settings import Settings
 from app.core.store.battle_store import BattleStore
-from tests.standin import Standin, generate_allowed, standin_services, start_standin
+from tests.standin import Standin, standin_services, start_standin
 
 pytestmark = pytest.mark.slow
 
@@ -45,7 +45,6 @@ async def test_fifty_concurrent_voters_lose_and_double_nothing(
         async def voter(i: int) -> list[tuple[str, str, bool]]:
             session = ArenaSession(services, session_id=f"voter-{i}")
             session.select_language("por")
-            await generate_allowed(session)
             cast = []
             for r in range(ROUNDS):
                 outcome = await session.generate(f"Era uma vez {i}-{r}, numa aldeia,")

@@ -12,7 +12,7 @@ from app.arena.flush_rate import FlushRate
 from app.arena.session import ArenaSession
 from app.core.settings import Settings
 from app.core.store.battle_store import BattleStore
-from tests.standin import Standin, generate_allowed, standin_services, start_standins
+from tests.standin import Standin, standin_services, start_standins
 
 MULTISYNT = "MultiSynt/nemotron-cc-norwegian-tower9b"
 HPLT = "HPLT/hplt2c_nob_checkpoints"
@@ -80,7 +80,6 @@ async def test_a_busy_server_pushes_each_page_less_often(
         seen: list[int] = []
         session.param.watch(lambda _e, r=rate, s=seen: s.append(r.streaming), "text_a")
         try:
-            await generate_allowed(session)
             outcome = await session.generate("Det var en gang en konge som")
             assert outcome is not None and outcome.votable
             assert session.text_a == outcome.a.text  # nothing lost, whatever the interval

@@ -140,7 +140,7 @@ class ArenaSession(param.Parameterized):
 
     async def generate(self, prompt: str) -> BattleOutcome | None:
         """Start a battle on `prompt`; returns when it is votable, failed or cancelled."""
-        if self.busy or not self.models_ready:  # the button is disabled: a forged click
+        if self.busy:  # the button is disabled while a battle runs: a forged click
             log.info("Generate refused while %s (session %s)", self.phase, self._session_hash[:8])
             return None
         prompt = clean_text(prompt).rstrip()
