@@ -23,7 +23,7 @@ import httpx
 import pytest
 
 from app.core.client_address import client_address
-from tests.nginx_proxy import NGINX, RENDER, TEMPLATE, VARIABLES, configure, render, run_nginx
+from benchmark.nginx_proxy import NGINX, RENDER, TEMPLATE, VARIABLES, configure, render, run_nginx
 
 needs_nginx = pytest.mark.skipif(
     NGINX is None, reason="nginx is not installed (apt-get install nginx; .ci/run does)"

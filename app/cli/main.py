@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import click
+from pydantic import SecretStr
 
 from app.core.logs import setup_logging
 from app.core.settings import Settings, load_settings
@@ -95,6 +96,17 @@ def _run_web(
         store.close()
 
 
+def _demo_secret(settings: Settings) -> SecretStr:
+    """The demo's session-signing secret, kept beside its battle log (made on first run)."""
+    from app.core.session_secret import SecretError, demo_secret_path, load_or_create
+
+    path = demo_secret_path(settings.db_path)
+    try:
+        return SecretStr(load_or_create(path))
+    except (SecretError, OSError) as exc:
+        raise click.ClickException(f"cannot use the session secret {path}: {exc}") from exc
+
+
 @main.command()
 @_web_options
 @click.option(
@@ -120,6 +132,8 @@ def demo(
         settings.supervisor.port = supervisor_port
     store = _open_store(settings)  # fail on a locked or corrupt DB before spawning anything
     store.close()
+    if not settings.secret_key.get_secret_value():
+        settings.secret_key = _demo_secret(settings)
     with contextlib.ExitStack() as stack:
         try:
             supervisor = stack.enter_context(SupervisorProcess(settings))
