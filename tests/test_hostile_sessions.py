@@ -89,8 +89,9 @@ def test_a_forged_token_is_refused_before_a_session_exists(tmp_path: Path) -> No
         asyncio.run(attack(demo.url))
         assert demo.stop() == 0
         log = demo.log_text()
+    # Two refusals from one address within 10 s: one log line, no traceback.
     refused = [line for line in log.splitlines() if "session token refused" in line]
-    assert len(refused) == 2, log
+    assert len(refused) == 1, log
     assert "Traceback" not in log
     # The demo made its signing secret and kept it beside the battle log, owner-only.
     secret = tmp_path / "arena.secret_key"

@@ -4,8 +4,10 @@ themselves run against real processes in test_hostile_sessions.py and test_hosti
 
 from __future__ import annotations
 
+import asyncio
 import json
 import stat
+import time
 from pathlib import Path
 
 import pytest
@@ -21,7 +23,14 @@ from app.core.session_secret import (
     make_secret,
 )
 from app.core.settings import Settings
-from app.web.session_guard import MAX_BUFFERS, MessageBounds, SessionCounter, server_options
+from app.web.session_guard import server_options
+from app.web.session_limits import (
+    MAX_BUFFERS,
+    BuildTurns,
+    LogThrottle,
+    MessageBounds,
+    SessionCounter,
+)
 
 # ---- the secret ---------------------------------------------------------------------------
 
@@ -132,3 +141,39 @@ def test_a_message_is_bounded_across_its_frames() -> None:
     assert bounds.check('{"id": "b"}') is None
     why = bounds.check(b"x" * 600)
     assert why is not None and "over 1000 bytes" in why
+
+
+# ---- turns to build, and the log -----------------------------------------------------------
+
+
+def test_one_address_builds_one_session_at_a_time_spaced_others_at_once() -> None:
+    async def run() -> list[tuple[str, float]]:
+        turns = BuildTurns(spacing_s=0.2)
+        started: list[tuple[str, float]] = []
+        t0 = time.monotonic()
+
+        async def build(key: str) -> None:
+            async with turns.turn(key):
+                started.append((key, time.monotonic() - t0))
+                await asyncio.sleep(0.05)  # the build
+
+        await asyncio.gather(build("a"), build("a"), build("a"), build("b"))
+        assert turns._locks == {}  # nothing kept for idle keys
+        return started
+
+    started = asyncio.run(run())
+    a = [t for key, t in started if key == "a"]
+    b = [t for key, t in started if key == "b"]
+    assert a[0] < 0.05 and b[0] < 0.05  # the first of each address at once
+    assert a[1] - a[0] >= 0.19 and a[2] - a[1] >= 0.19  # then one per spacing
+
+
+def test_a_flood_of_refusals_is_one_line_per_interval_with_a_count() -> None:
+    now = [0.0]
+    throttle = LogThrottle(every_s=10.0, clock=lambda: now[0])
+    assert throttle.due("k") == 0  # the first: logged
+    assert [throttle.due("k") for _ in range(5)] == [None] * 5
+    assert throttle.due("other") == 0
+    now[0] = 10.0
+    assert throttle.due("k") == 5  # the next line says how many were left out
+    assert throttle.due("k") is None

@@ -94,6 +94,8 @@ def run_voter_server(
             ARENA_GENERATION__MAX_NEW_TOKENS=str(max_new_tokens),
             ARENA_SESSION_SALT="voter-tests",
             ARENA_SECRET_KEY=make_secret(),
+            # The tests open many pages, one after another, from this one address.
+            ARENA_TRUST__SESSIONS_PER_ADDRESS="1000",
             ARENA_ANALYTICS__SNAPSHOT_INTERVAL_S="0",
             ARENA_ANALYTICS__SNAPSHOT_REQUEST_POLL_S="0.1",
             PYTHONUNBUFFERED="1",
