@@ -1,19 +1,21 @@
 """One client flooding the arena, and what another voter and the app's memory see meanwhile.
 
-A real `oellm-arena demo` (behind the project's nginx site when nginx is installed, and on
-the app port, as on a Docker Space). A second voter loads the arena page (the page, its
-websocket, the document: `BokehPageClient.connect`) once a second from an address of its
-own, first on a quiet server, then while flooding clients, each from one address, do their
-worst within the bounds: page loads from `--concurrency` tasks back to back, and a
-websocket message announcing a thousand buffers followed by 10 MB frames. The app's
-resident memory is sampled throughout.
+A real `oellm-arena demo`, behind the project's nginx site (when nginx is installed) and
+on the app port, as on a Docker Space, each route on a fresh demo. First the flood runs
+alone while the app's resident memory is sampled: its growth per flooding client. Then a
+second voter loads the arena page (the page, its websocket, the document:
+`BokehPageClient.connect`) once a second, each time from an address of its own, in
+alternating quiet and flooded windows. Each flooding client, from one address, does its
+worst: page loads from `--concurrency` tasks back to back over keep-alive connections,
+and websocket messages announcing a thousand buffers followed by 10 MB frames.
 
     uv run python -m benchmark.flood [--via nginx,direct] [--flooders 1] [--window 12] [--rounds 3]
 
-The flooders run in their own processes, so the measuring one is not slowed by them (on a
-small machine they still share its cores with the app). The last output line is one JSON
-object: per route, the second voter's median and p90 page-load time, quiet and flooded,
-their ratio, the memory the app grew by per flooding client, and what the flooders got.
+The flooders run in their own processes at the lowest CPU priority: on one machine they
+stand in for clients elsewhere (nginx and the app keep their priority). The last output
+line is one JSON object: per route, the second voter's median and p90 page-load time,
+quiet and flooded, their ratio, the app's CPU share, the memory the app grew by per
+flooding client, and what the flooders got. docs/benchmarks.md has the figures.
 """
 
 from __future__ import annotations

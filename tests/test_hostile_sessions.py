@@ -27,6 +27,7 @@ from benchmark.nginx_proxy import NGINX, configure, run_nginx
 pytestmark = pytest.mark.slow
 
 ROUND_TIMEOUT_S = 60.0
+ATTACKER = "127.0.0.9"
 RATE_LIMITED = "faster than the arena allows"
 
 
@@ -71,21 +72,28 @@ def test_a_forged_token_is_refused_before_a_session_exists(tmp_path: Path) -> No
     headers = {"X-Forwarded-For": "203.0.113.7", "Host": "127.0.0.1"}
 
     async def attack(url: str) -> None:
+        # All from one address of the test's own (the harness's readiness probe has made a
+        # session from 127.0.0.1).
+        def client() -> BokehPageClient:
+            return BokehPageClient(url, local_address=ATTACKER)
+
         # Unsigned, and signed with a guessed key: both refused without an ACK.
-        assert await _refused(BokehPageClient(url), forged_token(headers))
-        assert await _refused(BokehPageClient(url), forged_token(headers, "x" * 44))
+        assert await _refused(client(), forged_token(headers))
+        assert await _refused(client(), forged_token(headers, "x" * 44))
         # Nor can the page be asked to build a session for a forged token or session id.
-        async with httpx.AsyncClient(trust_env=False, timeout=20) as http:
+        transport = httpx.AsyncHTTPTransport(local_address=ATTACKER)
+        async with httpx.AsyncClient(trust_env=False, transport=transport, timeout=20) as http:
             for query in ("bokeh-token", "bokeh-session-id"):
                 value = forged_token(headers) if query == "bokeh-token" else "made-up-id"
                 page = await http.get(url, params={query: value})
                 assert page.status_code == 403, (query, page.status_code)
-        # The real page still works.
-        client = BokehPageClient(url)
-        await client.connect()
-        await client.close()
+        # The real page still works: with one session allowed per address, it proves
+        # that none of the attempts above made a session.
+        real = client()
+        await real.connect()
+        await real.close()
 
-    with run_demo(tmp_path) as demo:
+    with run_demo(tmp_path, extra_env={"ARENA_TRUST__SESSIONS_PER_ADDRESS": "1"}) as demo:
         asyncio.run(attack(demo.url))
         assert demo.stop() == 0
         log = demo.log_text()

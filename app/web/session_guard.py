@@ -158,7 +158,9 @@ def install(guard: SessionGuard) -> None:
         guarded = type(f"Guarded{handler.__name__}", (mixin, handler), {})
         per_app_patterns[index] = (pattern, guarded)
     # Tornado logs every 4xx; a flood of 429s is logged above, once per address and 10 s.
-    logging.getLogger("tornado.access").addFilter(_QuietRefusals())
+    access = logging.getLogger("tornado.access")
+    if not any(isinstance(f, _QuietRefusals) for f in access.filters):
+        access.addFilter(_QuietRefusals())
 
 
 class _QuietRefusals(logging.Filter):
