@@ -43,6 +43,12 @@ from tornado.websocket import WebSocketClientConnection, websocket_connect
 _TOKEN = re.compile(r'"token"\s*:\s*"([^"]+)"')
 
 
+def page_token(html_text: str) -> str | None:
+    """The session token that the server embedded in a page, if any."""
+    match = _TOKEN.search(html_text)
+    return match.group(1) if match else None
+
+
 class ProtocolFailure(RuntimeError):
     """The server refused the session or spoke unexpectedly; the message says what."""
 
@@ -91,9 +97,20 @@ class BokehPageClient:
     them; `wait_until(predicate)` wakes on every server patch.
     """
 
-    def __init__(self, page_url: str, *, http: httpx.AsyncClient | None = None) -> None:
+    def __init__(
+        self,
+        page_url: str,
+        *,
+        http: httpx.AsyncClient | None = None,
+        local_address: str | None = None,
+        verify: bool = True,
+    ) -> None:
         self.page_url = page_url
         self._http = http
+        # Where the client's connections come from (e.g. 127.0.0.2, a second "voter" on
+        # one machine) and whether to check the server's certificate (a test's own nginx).
+        self.local_address = local_address
+        self.verify = verify
         self._socket: WebSocketClientConnection | None = None
         self._conn: WebSocketClientConnectionWrapper | None = None
         self._protocol = Protocol()
@@ -110,19 +127,27 @@ class BokehPageClient:
 
     # ---- connecting ----------------------------------------------------------------------
 
-    async def connect(self, timeout_s: float = 30.0) -> None:
-        """GET the page, open its websocket, pull the document, announce `document_ready`."""
+    async def connect(self, timeout_s: float = 30.0, *, token: str | None = None) -> None:
+        """GET the page, open its websocket, pull the document, announce `document_ready`.
+
+        With `token`, skip the page and open the websocket with that session token, as a
+        client that made up its own would."""
         async with asyncio.timeout(timeout_s):
-            html_text = await self._get_page()
-            match = _TOKEN.search(html_text)
-            if not match:
-                raise ProtocolFailure(f"no session token in the page at {self.page_url}")
+            if token is None:
+                token = page_token(await self._get_page())
+                if token is None:
+                    raise ProtocolFailure(f"no session token in the page at {self.page_url}")
             scheme, rest = self.page_url.split("://", 1)
             host = rest.split("/", 1)[0]
             ws_url = ("wss" if scheme == "https" else "ws") + "://" + rest.rstrip("/") + "/ws"
-            request = HTTPRequest(ws_url, headers={"Origin": f"{scheme}://{host}"})
+            request = HTTPRequest(
+                ws_url,
+                headers={"Origin": f"{scheme}://{host}"},
+                network_interface=self.local_address,
+                validate_cert=self.verify,
+            )
             self._socket = await websocket_connect(
-                request, subprotocols=["bokeh", match.group(1)], max_message_size=64 << 20
+                request, subprotocols=["bokeh", token], max_message_size=64 << 20
             )
             # Browsers send without Nagle's delay; so must we, or our own 3-frame messages
             # would wait for the server's delayed ACK (~40 ms) and be blamed on it.
@@ -150,7 +175,10 @@ class BokehPageClient:
         if self._http is not None:
             resp = await self._http.get(self.page_url)
         else:
-            async with httpx.AsyncClient(trust_env=False) as http:
+            transport = httpx.AsyncHTTPTransport(
+                local_address=self.local_address, verify=self.verify
+            )
+            async with httpx.AsyncClient(trust_env=False, transport=transport) as http:
                 resp = await http.get(self.page_url)
         if resp.status_code != 200:
             raise ProtocolFailure(f"GET {self.page_url} answered {resp.status_code}")
@@ -188,6 +216,13 @@ class BokehPageClient:
             raise ProtocolFailure("not connected")
         message = patch_doc(patch_doc.create_header(), {}, {"events": events})  # type: ignore[typeddict-item]
         await message.send(self._conn)
+
+    async def send_fragment(self, fragment: str | bytes) -> None:
+        """One raw websocket message (a Bokeh message is several), as a hostile client
+        would send it: a made-up header, an oversized or unannounced buffer."""
+        if self._socket is None or self.closed:
+            raise ProtocolFailure("not connected")
+        await self._socket.write_message(fragment, binary=isinstance(fragment, bytes))
 
     async def click(self, model_id: str) -> None:
         await self.send([click_event(model_id)])

@@ -143,6 +143,8 @@ def demo_env(cfg: LoadTestConfig, engines: int) -> dict[str, str]:
         "ARENA_GENERATION__MAX_NEW_TOKENS": str(cfg.max_new_tokens),
         "ARENA_TRUST__BATTLES_PER_MINUTE_PER_SESSION": "1000000",
         "ARENA_TRUST__BATTLES_PER_HOUR_PER_ADDRESS": "1000000",
+        # Every simulated voter comes from this machine: one address.
+        "ARENA_TRUST__SESSIONS_PER_ADDRESS": "1000000",
         # 40-odd 16 GB stand-ins: room for all, so no battle waits for a load.
         "ARENA_SUPERVISOR__GPU_MEMORY_GB": "2000",
         "ARENA_SESSION_SALT": "loadtest",

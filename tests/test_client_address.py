@@ -153,3 +153,58 @@ def test_page_code_reads_the_address_of_the_request_that_opened_the_page() -> No
         server.stop()
     assert answers == [200, 200]
     assert seen == ["198.51.100.23", "127.0.0.1"]
+
+
+def test_a_session_made_by_a_websocket_takes_the_address_of_its_real_request() -> None:
+    """Bokeh builds `session_context.request`'s headers from the session token, which a
+    client can write when sessions are not signed: the address comes from the websocket's
+    own HTTP request instead (here, even on a server that does not sign its sessions)."""
+    import asyncio
+
+    from bokeh.util.token import generate_jwt_token, generate_session_id
+    from tornado.httpclient import HTTPRequest
+    from tornado.websocket import websocket_connect
+
+    seen: list[tuple[str | None, object]] = []
+
+    def page() -> pn.viewable.Viewable:
+        context = pn.state.curdoc.session_context
+        seen.append((session_client_address(LOOPBACK), context.request.headers))
+        return pn.pane.Markdown("address")
+
+    port = free_port()
+    server = pn.io.server.get_server(
+        {"arena": page}, port=port, address="127.0.0.1", start=False, websocket_origin=["*"]
+    )
+    forged = {"X-Forwarded-For": "203.0.113.7"}
+    token = generate_jwt_token(
+        generate_session_id(signed=False),
+        signed=False,
+        extra_payload={"headers": forged, "cookies": {}, "arguments": {}},
+    )
+
+    async def connect() -> None:
+        request = HTTPRequest(f"ws://127.0.0.1:{port}/arena/ws", headers={"Origin": "http://x"})
+        socket = await websocket_connect(request, subprotocols=["bokeh", token])
+        await socket.read_message()  # the ACK: the session exists
+        socket.close()
+
+    def client() -> None:
+        try:
+            asyncio.run(connect())
+        finally:
+            server.io_loop.add_callback(server.io_loop.stop)
+
+    server.start()
+    thread = threading.Thread(target=client)
+    thread.start()
+    try:
+        server.io_loop.start()
+    finally:
+        thread.join()
+        server.stop()
+    assert len(seen) == 1
+    address, token_headers = seen[0]
+    # What Bokeh shows page code: the client's own words.
+    assert token_headers["X-Forwarded-For"] == "203.0.113.7"  # type: ignore[index]
+    assert address == "127.0.0.1"  # what the arena uses: the real request's peer

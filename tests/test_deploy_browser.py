@@ -17,8 +17,8 @@ import pytest
 from playwright.sync_api import expect
 
 from benchmark.harness import CHROMIUM, chromium, run_demo
+from benchmark.nginx_proxy import NGINX, configure, run_nginx
 from tests.conftest import free_port
-from tests.nginx_proxy import NGINX, configure, run_nginx
 
 pytestmark = [
     pytest.mark.slow,

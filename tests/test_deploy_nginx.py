@@ -8,6 +8,7 @@ private.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import shutil
@@ -15,6 +16,7 @@ import socket
 import ssl
 import subprocess
 import threading
+import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -23,7 +25,7 @@ import httpx
 import pytest
 
 from app.core.client_address import client_address
-from tests.nginx_proxy import NGINX, RENDER, TEMPLATE, VARIABLES, configure, render, run_nginx
+from benchmark.nginx_proxy import NGINX, RENDER, TEMPLATE, VARIABLES, configure, render, run_nginx
 
 needs_nginx = pytest.mark.skipif(
     NGINX is None, reason="nginx is not installed (apt-get install nginx; .ci/run does)"
@@ -250,3 +252,78 @@ def test_the_proxy_redirects_forwards_and_streams(
         assert _tls_handshake(proxy.https_port, ssl.TLSVersion.TLSv1_3) == "TLSv1.3"
         assert proxy.stop() == 0, proxy.error_log()
     assert "[emerg]" not in proxy.error_log()
+
+
+def _site_limits(site: str) -> dict[str, int]:
+    """The per-client numbers of the rendered site, by name."""
+    found = {
+        name: re.search(pattern, site)
+        for name, pattern in {
+            "pages_rate": r"zone=oellmarena_pages:\S+ rate=(\d+)r/s",
+            "pages_burst": r"limit_req zone=oellmarena_pages burst=(\d+) nodelay",
+            "static_rate": r"zone=oellmarena_static:\S+ rate=(\d+)r/s",
+            "static_burst": r"limit_req zone=oellmarena_static burst=(\d+) nodelay",
+            "conn": r"limit_conn oellmarena_conn (\d+);",
+        }.items()
+    }
+    missing = [name for name, match in found.items() if match is None]
+    assert not missing, f"the site has no {missing}"
+    return {name: int(match.group(1)) for name, match in found.items() if match}
+
+
+def _client(address: str) -> httpx.Client:
+    """A client whose connections come from `address` (a distinct voter on this machine)."""
+    transport = httpx.HTTPTransport(local_address=address, verify=False)
+    return httpx.Client(verify=False, timeout=20, transport=transport)
+
+
+def _burst(client: httpx.Client, url: str, most: int) -> tuple[list[int], float]:
+    """GET `url` back to back until refused (at most `most` times); the codes and seconds."""
+    start = time.monotonic()
+    codes: list[int] = []
+    while len(codes) < most and 429 not in codes:
+        codes.append(client.get(url).status_code)
+    return codes, time.monotonic() - start
+
+
+@pytest.mark.slow
+@needs_nginx
+def test_one_client_is_held_to_its_share_while_another_is_served(
+    tmp_path: Path, echo: tuple[ThreadingHTTPServer, type[_Echo]]
+) -> None:
+    """Requests per second (a burst for a page load) and concurrent requests per client
+    address, at nginx: the flood never reaches the app, and another client is served."""
+    server, handler = echo
+    proxy = configure(tmp_path / "nginx", f"127.0.0.1:{server.server_address[1]}")
+    limits = _site_limits(proxy.folder.joinpath("oellmarena.conf").read_text())
+    pages, static = f"{proxy.https}/oellmarena/arena", f"{proxy.https}/oellmarena/static/js/x.js"
+    with run_nginx(proxy):
+        for url, rate, burst in (
+            (pages, limits["pages_rate"], limits["pages_burst"]),
+            (static, limits["static_rate"], limits["static_burst"]),
+        ):
+            with _client("127.0.0.2") as flooder, _client("127.0.0.3") as voter:
+                codes, took = _burst(flooder, url, 3 * burst + 50)
+                passed = codes.count(200)
+                assert set(codes) == {200, 429}, codes
+                # The burst passes at once, then about `rate` a second.
+                assert burst <= passed <= burst + 1 + rate * took + 1, (passed, took)
+                assert voter.get(url).status_code == 200
+        # Concurrent requests (a websocket is one for as long as it is open).
+        before = len(handler.seen)
+        with contextlib.ExitStack() as held, _client("127.0.0.4") as flooder:
+            readers = []  # kept: a dropped reader closes its connection
+            for _ in range(limits["conn"]):
+                stream = held.enter_context(flooder.stream("GET", f"{pages}/stream"))
+                assert stream.status_code == 200
+                readers.append(stream.iter_raw())
+                assert next(readers[-1]).startswith(b"first")  # the upstream holds it open
+            assert flooder.get(pages).status_code == 429
+            with _client("127.0.0.5") as voter:
+                assert voter.get(pages).status_code == 200
+            handler.release.set()
+        # Refused requests never reached the upstream.
+        assert len(handler.seen) - before == limits["conn"] + 1
+        assert proxy.stop() == 0, proxy.error_log()
+    assert "limiting requests" in proxy.error_log()
+    assert "limiting connections" in proxy.error_log()

@@ -235,6 +235,9 @@ def test_the_env_example_holds_real_settings_that_load(monkeypatch: pytest.Monke
     # Secrets are placeholders, never real values.
     assert env["ARENA_SESSION_SALT"].startswith("CHANGE-ME")
     assert every["HF_TOKEN"] == "CHANGE-ME" and "HF_TOKEN" not in env
+    # The signing secret has no usable placeholder: left unset, `serve` refuses to start.
+    assert every["ARENA_SECRET_KEY"] == "CHANGE-ME" and "ARENA_SECRET_KEY" not in env
+    assert settings.secret_key.get_secret_value() == ""
 
 
 def test_systemd_accepts_the_units(tmp_path: Path) -> None:

@@ -26,6 +26,7 @@ from typing import Any
 import duckdb
 import httpx
 
+from app.core.session_secret import make_secret
 from app.core.store.snapshot import request_refresh, wait_for_refresh
 from tests.conftest import free_port
 from tests.standin import REPO_ROOT, Standin, start_standin
@@ -92,6 +93,9 @@ def run_voter_server(
             ARENA_SUPERVISOR__STATIC_ENDPOINTS=json.dumps({MULTISYNT: fast.url, HPLT: slow.url}),
             ARENA_GENERATION__MAX_NEW_TOKENS=str(max_new_tokens),
             ARENA_SESSION_SALT="voter-tests",
+            ARENA_SECRET_KEY=make_secret(),
+            # The tests open many pages, one after another, from this one address.
+            ARENA_TRUST__SESSIONS_PER_ADDRESS="1000",
             ARENA_ANALYTICS__SNAPSHOT_INTERVAL_S="0",
             ARENA_ANALYTICS__SNAPSHOT_REQUEST_POLL_S="0.1",
             PYTHONUNBUFFERED="1",

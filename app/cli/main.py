@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
+from pydantic import SecretStr
 
 from app.core.logs import setup_logging
 from app.core.settings import Settings, load_settings
@@ -132,6 +133,17 @@ def _run_web(
         store.close()
 
 
+def _demo_secret(settings: Settings) -> SecretStr:
+    """The demo's session-signing secret, kept beside its battle log (made on first run)."""
+    from app.core.session_secret import SecretError, demo_secret_path, load_or_create
+
+    path = demo_secret_path(settings.db_path)
+    try:
+        return SecretStr(load_or_create(path))
+    except (SecretError, OSError) as exc:
+        raise click.ClickException(f"cannot use the session secret {path}: {exc}") from exc
+
+
 @main.command()
 @_web_options
 @click.option(
@@ -160,6 +172,8 @@ def demo(
     # Fail on a locked, damaged or foreign DB before spawning anything; the check reads the
     # whole log, so the web app gets this store rather than checking it a second time.
     store = _open_store(settings)
+    if not settings.secret_key.get_secret_value():
+        settings.secret_key = _demo_secret(settings)
     with contextlib.ExitStack() as stack:
         stack.callback(store.close)
         try:

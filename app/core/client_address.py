@@ -123,14 +123,35 @@ def client_address(
     return str(client)
 
 
+def request_client_address(request: object, trusted: TrustedProxies | Iterable[str]) -> str:
+    """The client address of a real HTTP request (tornado's `HTTPServerRequest`: a page, or
+    a websocket's upgrade): its socket peer and its own headers."""
+    headers = getattr(request, "headers", None)
+    return client_address(getattr(request, "remote_ip", None), headers, trusted)
+
+
+def session_http_request(context: object) -> object | None:
+    """The HTTP request that created a Bokeh session: the page's GET, or the websocket's
+    upgrade when the websocket brought the session (back) to life.
+
+    Not `context.request` itself: Bokeh builds that proxy's headers, cookies and arguments
+    from the session token's payload, which a client could write when sessions are not
+    signed. The proxy keeps the real tornado request as `_request` (bokeh/server/
+    contexts.py, `_RequestProxy`); tests/test_client_address.py checks that it still does.
+    """
+    proxy = getattr(context, "request", None)
+    return getattr(proxy, "_request", None) if proxy is not None else None
+
+
 def session_client_address(trusted: TrustedProxies | Iterable[str]) -> str | None:
-    """The client address of the current Panel session (from the request that opened the
-    page), or None outside a server session. For page code: per-address limits."""
+    """The client address of the current Panel session, from the real HTTP request that
+    opened it (never from the session token), or None outside a server session. For page
+    code: per-address limits."""
     import panel as pn
 
     doc = pn.state.curdoc
     context = getattr(doc, "session_context", None) if doc is not None else None
-    request = getattr(context, "request", None) if context is not None else None
+    request = session_http_request(context)
     if request is None:
         return None
-    return client_address(getattr(request, "remote_ip", None), request.headers, trusted)
+    return request_client_address(request, trusted)

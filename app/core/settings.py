@@ -22,6 +22,7 @@ from pydantic_settings import (
 
 from app.core.client_address import parse_trusted
 from app.core.inference.base import GenerationParams
+from app.core.session_secret import check_secret
 
 CONFIG_FILE_ENV = "ARENA_CONFIG_FILE"
 
@@ -183,6 +184,21 @@ class TrustSettings(BaseModel):
     battle_retention_days: int | None = Field(
         None, ge=0, description="battles are deleted after this many days (unset: kept)"
     )
+    sessions_per_address: int = Field(
+        8,
+        ge=1,
+        description="open pages (server sessions) per client address; more are refused "
+        "with 429 until one ends (a page's session ends about 15-30 s after it is closed)",
+    )
+    websocket_message_max_bytes: int = Field(
+        256 * 1024,
+        ge=16 * 1024,
+        description="largest message a browser may send on the websocket, all its frames "
+        "together (a 4,000-character prompt is under 30 KB)",
+    )
+    request_body_max_bytes: int = Field(
+        64 * 1024, ge=1024, description="largest HTTP request body (no page takes uploads)"
+    )
 
 
 class Settings(BaseSettings):
@@ -203,6 +219,11 @@ class Settings(BaseSettings):
     registry_path: Path | None = Field(None, description="registry TOML (default: built in)")
     session_salt: SecretStr = Field(
         SecretStr(""), description="salt for session hashes; set it in production"
+    )
+    secret_key: SecretStr = Field(
+        SecretStr(""),
+        description="signs the browser sessions (at least 32 bytes; `uv run bokeh secret` "
+        "makes one): required by `serve`; `demo` makes one and keeps it beside the battle log",
     )
     demo: bool = Field(False, description="stand-in engines: the page says so")
     stream_flush_interval_s: float = Field(
@@ -234,6 +255,13 @@ class Settings(BaseSettings):
     supervisor: SupervisorSettings = Field(default_factory=SupervisorSettings)
     analytics: AnalyticsSettings = Field(default_factory=AnalyticsSettings)
     trust: TrustSettings = Field(default_factory=TrustSettings)
+
+    @field_validator("secret_key", mode="after")
+    @classmethod
+    def _strong_secret(cls, value: SecretStr) -> SecretStr:
+        if value.get_secret_value():
+            check_secret(value.get_secret_value(), "ARENA_SECRET_KEY")
+        return value
 
     @field_validator("trusted_proxies", mode="after")
     @classmethod

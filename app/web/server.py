@@ -16,10 +16,11 @@ from app.arena.engines import EngineDirectory, directory_from_settings
 from app.arena.services import ArenaServices, battle_limits
 from app.core.inference.factory import make_client
 from app.core.registry import load_registry
+from app.core.session_secret import HOW_TO_MAKE
 from app.core.settings import Settings
 from app.core.store.battle_store import BattleStore, share_gil_with_writer
 from app.core.store.snapshot import start_snapshot_scheduler
-from app.web import client_errors, health, panel_patches
+from app.web import client_errors, health, panel_patches, session_guard
 from app.web.gc_policy import THRESHOLDS, tune_gc
 from app.web.listen import listen_error
 from app.web.pages.about import build_about_page
@@ -96,12 +97,18 @@ def build_services(settings: Settings, store: BattleStore) -> ArenaServices:
         # Hashes stay unlinkable across restarts, which is safe but splits sessions.
         log.warning("ARENA_SESSION_SALT is not set: using a random salt for this process")
         settings = settings.model_copy(update={"session_salt": SecretStr(secrets.token_hex(16))})
+    directory = make_directory(settings)
+    if not settings.secret_key.get_secret_value():
+        raise ConfigError(
+            f"ARENA_SECRET_KEY is not set: it signs the browser sessions; {HOW_TO_MAKE} "
+            "and set it in the environment (`oellm-arena demo` makes its own)"
+        )
     engine_settings = settings.engine
     return ArenaServices(
         settings=settings,
         registry=load_registry(settings.registry_path),
         store=store,
-        directory=make_directory(settings),
+        directory=directory,
         make_client=lambda url, model_id: make_client(url, model_id, engine_settings),
         limits=battle_limits(settings.trust),
     )
@@ -123,10 +130,14 @@ def serve_app(
     for fix in panel_patches.apply():
         log.info("panel patch applied: %s", fix)
     prefix = _normalise_prefix(options.prefix)
+    # Signed sessions, sessions per address, message sizes (app/web/session_guard.py).
+    guard = session_guard.SessionGuard.from_settings(services.settings)
+    session_guard.install(guard)
 
     def page(builder: PageBuilder) -> Callable[[], pn.viewable.Viewable]:
         def build() -> pn.viewable.Viewable:
             session_id = pn.state.curdoc.session_context.id if pn.state.curdoc else "none"
+            guard.track_current_session()
             return builder(services, session_id)
 
         return build
@@ -151,6 +162,7 @@ def serve_app(
             show=False,
             start=False,
             extra_patterns=[root_route(prefix), *(route(services) for route in EXTRA_ROUTES)],
+            **session_guard.server_options(services.settings),
         )
     except OSError as exc:
         raise listen_error(exc, options.host, options.port) from None

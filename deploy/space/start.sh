@@ -3,7 +3,8 @@
 #
 #   ARENA_SPACE_MODE   demo (default): supervisor, stand-in engines and web app, no GPU
 #                      serve: the web app against remote engines, configured by
-#                      ARENA_SUPERVISOR__REMOTE_ENDPOINTS or ARENA_SUPERVISOR__URL
+#                      ARENA_SUPERVISOR__REMOTE_ENDPOINTS or ARENA_SUPERVISOR__URL,
+#                      and ARENA_SECRET_KEY (a Space secret: it signs the sessions)
 #   PORT               listen port (default 7860, the Space's app_port)
 #   ARENA_ALLOW_WEBSOCKET_ORIGIN
 #                      public host[:port] list, comma-separated, the browser connects

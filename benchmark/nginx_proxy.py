@@ -1,4 +1,5 @@
-"""Debian's nginx in the foreground with the rendered arena site, for the deploy tests.
+"""Debian's nginx in the foreground with the rendered arena site, for the deploy tests
+and the flood benchmark.
 
 The site file is rendered by `deploy/nginx/render.sh`, exactly as ops do, and included in
 a minimal nginx.conf whose pid, logs and temp files all live in the test's folder, so the
@@ -19,7 +20,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.conftest import free_port
+from benchmark.harness import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 RENDER = ROOT / "deploy" / "nginx" / "render.sh"
