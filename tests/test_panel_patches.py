@@ -126,6 +126,7 @@ def test_a_panel_the_fix_does_not_fit_stops_serve_with_one_line(
     monkeypatch.delattr(d, "_WRITE_BLOCK")
     engines = '{"HPLT/hplt2c_swe_checkpoints": "http://127.0.0.1:9"}'
     monkeypatch.setenv("ARENA_SUPERVISOR__STATIC_ENDPOINTS", engines)
+    monkeypatch.setenv("ARENA_SECRET_KEY", "k" * 44)
     result = CliRunner().invoke(main, ["serve", "--port", str(free_port())])
     assert result.exit_code == 1, result.output
     assert result.output.startswith(f"Error: panel {panel.__version__}: cannot install the")
