@@ -60,7 +60,7 @@ def test_a_message_of_many_buffers_or_an_oversized_frame_is_refused(tmp_path: Pa
             fragments += [json.dumps({"id": f"b{i}"}), payload]
         sent = await _send_until_closed(client, fragments)
         assert client.closed, "the server kept reading a message of 1,000 buffers"
-        assert sent < 10, sent
+        assert sent < 20, sent  # of 83 fragments: closed at the header, not at the end
         grown = rss_bytes(demo.proc.pid) - before
         assert grown < 20 * MB, f"the app grew by {grown / MB:.0f} MB"
 

@@ -13,6 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from app.core.session_secret import make_secret
 from tests.conftest import free_port
 
 pytestmark = pytest.mark.slow
@@ -26,6 +27,7 @@ def test_the_bare_url_redirects_to_the_arena(tmp_path: Path, prefix: str) -> Non
     env["ARENA_SUPERVISOR__STATIC_ENDPOINTS"] = json.dumps(
         {"HPLT/hplt2c_swe_checkpoints": f"http://127.0.0.1:{free_port()}"}
     )
+    env["ARENA_SECRET_KEY"] = make_secret()
     cmd = [sys.executable, "-m", "app.cli", "serve", "--port", str(port)]
     cmd += ["--db", str(tmp_path / "arena.duckdb")]
     if prefix:
