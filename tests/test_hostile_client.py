@@ -92,20 +92,25 @@ def test_invalid_unicode_is_cleaned_and_the_battle_logged(tmp_path: Path) -> Non
 
 
 def test_a_forged_click_on_a_disabled_generate_starts_nothing(tmp_path: Path) -> None:
+    """While a battle runs the page disables Generate; a client that clicks it anyway, in
+    the same message as the first click and again while the texts stream with another
+    prompt, starts nothing and changes nothing of the running battle."""
+
     async def attack(url: str) -> None:
         client, voter = await _voter(url)
         try:
             await _type(client, voter, "Der var engang en konge")
-            # Three clicks in one message: the first starts the battle, the others land on a
-            # button the page has disabled.
             await client.send([click_event(voter.generate_id)] * 3)
+            assert await client.wait_until(lambda: voter.has_text() or voter.failed(), 60)
+            await _type(client, voter, "En helt anden tekst")
+            await client.click(voter.generate_id)
             assert await client.wait_until(lambda: voter.votable() or voter.failed(), 60)
             assert voter.votable(), voter.message()
         finally:
             await client.close()
 
     _, _, rows = _under_attack(tmp_path, attack)
-    assert [status for _, status in rows] == ["completed"]
+    assert rows == [("Der var engang en konge", "completed")]
 
 
 def test_a_forged_select_value_logs_one_quoted_line(tmp_path: Path) -> None:
