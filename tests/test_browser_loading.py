@@ -2,7 +2,8 @@
 
 The demo's stand-ins take seconds to start, as models do in production: the page must say
 that the chosen language's models are loading (never which models), keep Generate
-disabled until they are ready, and do the same after a switch of language.
+disabled until they are ready, and do the same after a switch of language. A click the
+instant the page shows Generate enabled is never lost.
 """
 
 from __future__ import annotations
@@ -27,6 +28,27 @@ pytestmark = [
 TELLS = {*load_registry().all_models(), "MultiSynt", "HPLT", "hplt2c", "nemotron-cc", "tower9b"}
 
 
+# Clicks Generate in the first animation frame that shows it enabled, once.
+CLICK_WHEN_ENABLED_JS = """
+(() => {
+  const find = (root) => {
+    for (const el of root.querySelectorAll('*')) {
+      if (el.classList && el.classList.contains('arena-generate')) return el;
+      if (el.shadowRoot) { const hit = find(el.shadowRoot); if (hit) return hit; }
+    }
+    return null;
+  };
+  const tick = () => {
+    const host = find(document);
+    const button = host && (host.shadowRoot || host).querySelector('button');
+    if (button && !button.disabled) { button.click(); return; }
+    requestAnimationFrame(tick);
+  };
+  requestAnimationFrame(tick);
+})();
+"""
+
+
 def _readable(frame: str | bytes) -> str:
     text = frame if isinstance(frame, str) else frame.decode("utf-8", "replace")
     with contextlib.suppress(ValueError):
@@ -43,11 +65,15 @@ def test_loading_state_and_a_language_switch_in_the_demo(tmp_path: Path) -> None
         page = browser.new_page()
         frames: list[str] = []
         page.on("websocket", lambda ws: ws.on("framereceived", lambda f: frames.append(f)))
+        page.add_init_script(CLICK_WHEN_ENABLED_JS)
         page.goto(demo.url)
         generate = page.get_by_role("button", name="Generate")
         status = page.locator(".arena-readiness")
 
-        expect(status).to_contain_text("The Swedish models are ready.", timeout=60_000)
+        # The instant click, with no prompt yet, is answered: the page asks for a prompt.
+        message = page.locator(".arena-message")
+        expect(message).to_contain_text("Write the start of a text", timeout=60_000)
+        expect(status).to_contain_text("The Swedish models are ready.")
         expect(generate).to_be_enabled()
         seen = "\n".join(_readable(f) for f in frames)
         assert "Loading the Swedish models" in seen  # the page said so while it waited

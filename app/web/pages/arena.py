@@ -34,6 +34,7 @@ from app.web.pages.page_kit import (
     nav_pane,
     on_loop,
     request_interface,
+    soon_on_loop,
 )
 
 
@@ -133,11 +134,31 @@ def build_arena_page(services: ArenaServices, session_id: str) -> pn.viewable.Vi
     for winner, button in vote_buttons.items():
         button.on_click(on_vote(winner))
     new_round.on_click(on_loop(lambda _e: session.new_round()))
-    # The first round's models start loading now, or once the page has loaded if the page
-    # is built off the event loop (always with Bokeh 3.10, which builds it on a worker).
-    session.start()
-    pn.state.onload(on_loop(session.start))
     pn.state.on_session_destroyed(lambda _context: session.close())
+
+    # ---- the first round -----------------------------------------------------------------
+
+    # The session prepares its first round (chooses the pairing, follows and loads its
+    # models) on the event loop, where its tasks run, as soon as the session exists and
+    # before the browser pulls the page (`soon_on_loop`): the page arrives with Generate as
+    # the models allow. Started from `pn.state.onload`, after the browser has rendered the
+    # page, Generate would first show enabled, then disabled while the session checks the
+    # models, and a click in between would be lost (Panel 1.10 drops a click on a disabled
+    # button before `on_generate`). Generate stays disabled until the session has started:
+    # with Bokeh 3.10 the page function runs on a worker thread, where it cannot start.
+    started = False
+
+    def start() -> None:
+        nonlocal started
+        started = True
+        session.start()
+        show_generate()
+
+    def show_generate() -> None:
+        generate.disabled = not started or session.busy or not session.models_ready
+        generate.loading = session.phase in ("loading", "streaming")
+
+    soon_on_loop(start)
 
     # ---- session -> widgets --------------------------------------------------------------
 
@@ -187,8 +208,7 @@ def build_arena_page(services: ArenaServices, session_id: str) -> pn.viewable.Vi
             if changed & {"phase", "models_ready"}:
                 for button in vote_buttons.values():
                     button.disabled = session.phase != "votable"
-                generate.disabled = session.busy or not session.models_ready
-                generate.loading = session.phase in ("loading", "streaming")
+                show_generate()
             if changed & {"message", "message_level", "ui_language"}:
                 message.object = view.message_html(t, session.message, session.message_level)
             if changed & {"readiness", "readiness_progress", "ui_language"}:

@@ -53,6 +53,19 @@ def on_loop(callback: Callable[..., None]) -> Callable[..., Awaitable[None]]:
     return run
 
 
+def soon_on_loop(callback: Callable[[], None]) -> None:
+    """Call `callback` on the server's event loop as soon as this page's session exists.
+
+    Called from a page function: Bokeh runs `callback` on the loop's first tick after it has
+    created the session (`pn.state.execute` of a coroutine function adds a next-tick
+    callback to the document), before the browser can have opened the page's websocket and
+    pulled the document, so the browser's first view of the page shows what `callback` did.
+    `pn.state.onload` runs a callback only once the browser has rendered the page and said
+    so over the websocket: until then the browser shows the page as the page function left it.
+    """
+    pn.state.execute(on_loop(callback))
+
+
 def request_interface(catalogue: Catalogue) -> str:
     """The interface language asked for by this page request (`?ui=`, then the remembered
     choice, then the browser)."""
