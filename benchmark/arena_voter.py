@@ -101,11 +101,16 @@ class ArenaVoter:
             raise RuntimeError(f"expected the two text panes A and B, found {len(panes)}")
         self.pane_ids = panes
         self.language = str(client.attrs(self.language_id).get("value") or "")
+        self._generate_disabled = 0  # how often the server has disabled Generate
         client.on_patch = self._watch_message
 
     # ---- what the voter sees -----------------------------------------------------------------
 
     def _watch_message(self, events: list[dict[str, Any]]) -> None:
+        for event in events:
+            model = event.get("model", {}).get("id")
+            if model == self.generate_id and event.get("attr") == "disabled" and event["new"]:
+                self._generate_disabled += 1
         # The message bar starts empty, so it is recognised by its first message.
         if self._message_id is None:
             for event in events:
@@ -150,8 +155,14 @@ class ArenaVoter:
         client, wait = self.client, self.client.wait_until
         code = self.rng.choices(self.codes, self.weights)[0]
         if code != self.language:
+            # The server disables Generate while it checks the new language's models, and
+            # Panel drops a click on a disabled button: wait for that check to end, as a
+            # person waits for the button.
+            disabled = self._generate_disabled
             await client.send([change_event(self.language_id, "value", code)])
             self.language = code
+            await wait(lambda: self._generate_disabled > disabled, self.round_timeout_s)
+        await wait(self.can_generate, self.round_timeout_s)
         prompt = self._prompt(code)
         # Typing fills `value_input`; leaving the text area commits `value`.
         await client.send(
