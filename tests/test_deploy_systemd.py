@@ -246,12 +246,15 @@ def test_systemd_accepts_the_units(tmp_path: Path) -> None:
         pytest.skip("systemd-analyze is not installed (Debian package systemd)")
     if not OELLM_ARENA.exists():
         pytest.skip(f"{OELLM_ARENA} is missing: run the tests with `uv run`")
-    # Installed at /opt/oellm-arena in production; here the checkout is the install, and a
-    # stub docker.service stands in for Docker's unit.
-    install = Path(sys.executable).parents[2]
+    # Installed at /opt/oellm-arena in production; here the checkout is the install (its
+    # environment may be named .venv-3.11 and the like, as .ci/run names them), and a stub
+    # docker.service stands in for Docker's unit.
+    venv = Path(sys.executable).parent.parent
+    install = venv.parent
     every = [*UNITS, BACKUP_UNIT, BACKUP_TIMER]
     for unit in every:
-        (tmp_path / unit.name).write_text(unit.read_text().replace(INSTALL_ROOT, str(install)))
+        text = unit.read_text().replace(f"{INSTALL_ROOT}/.venv/", f"{venv}/")
+        (tmp_path / unit.name).write_text(text.replace(INSTALL_ROOT, str(install)))
     (tmp_path / "docker.service").write_text("[Service]\nExecStart=/bin/true\n")
     result = subprocess.run(
         [analyze, "verify", *(str(tmp_path / u.name) for u in every)],
