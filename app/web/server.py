@@ -23,6 +23,7 @@ from app.core.store.snapshot import start_snapshot_scheduler
 from app.web import client_errors, health, panel_patches, session_guard
 from app.web.gc_policy import THRESHOLDS, tune_gc
 from app.web.listen import listen_error
+from app.web.page_document import use_page_template
 from app.web.pages.about import build_about_page
 from app.web.pages.arena import build_arena_page
 from app.web.pages.leaderboard import build_leaderboard_page
@@ -138,6 +139,7 @@ def serve_app(
         def build() -> pn.viewable.Viewable:
             session_id = pn.state.curdoc.session_context.id if pn.state.curdoc else "none"
             guard.track_current_session()
+            use_page_template()  # a viewport for phones (app/web/page_document.py)
             return builder(services, session_id)
 
         return build

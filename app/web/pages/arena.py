@@ -28,6 +28,8 @@ from app.web.pages.arena_reasons import ReasonsForm
 from app.web.pages.lean_html import LeanHTML
 from app.web.pages.page_kit import (
     FOCUS_CSS,
+    READABLE,
+    TOUCH_CSS,
     PageScript,
     interface_selector,
     nav_html,
@@ -53,7 +55,7 @@ def build_arena_page(services: ArenaServices, session_id: str) -> pn.viewable.Vi
     # A voter whose browser prefers an arena language starts there (they can change it).
     if ui in registry.languages:
         session.select_language(ui)
-    style = {"stylesheets": [FOCUS_CSS]}
+    style = {"stylesheets": [FOCUS_CSS, TOUCH_CSS]}
 
     interface = interface_selector(catalogue, ui)
     t0 = catalogue.translator(ui)
@@ -84,12 +86,26 @@ def build_arena_page(services: ArenaServices, session_id: str) -> pn.viewable.Vi
     pane_b = _html(sizing_mode="stretch_width")
     reveal_a = _html(sizing_mode="stretch_width")
     reveal_b = _html(sizing_mode="stretch_width")
+    # Two to a row on a phone, four on a desktop: as wide as the bar allows.
     vote_buttons = {
         winner: pn.widgets.Button(
-            disabled=True, width=150, css_classes=[f"arena-vote-{winner}"], **style
+            disabled=True,
+            sizing_mode="stretch_width",
+            styles={"flex": "1 1 130px", "min-width": "0"},
+            css_classes=[f"arena-vote-{winner}"],
+            stylesheets=[FOCUS_CSS, TOUCH_CSS, WRAPPING_LABEL],
         )
         for winner in WINNERS
     }
+    # The vote in reach: the four choices sit in a bar at the bottom of the screen, on
+    # screen when the texts are complete at every size, however long the texts.
+    vote_bar = pn.FlexBox(
+        *vote_buttons.values(),
+        flex_wrap="wrap",
+        sizing_mode="stretch_width",
+        css_classes=["arena-vote-bar"],
+        styles=VOTE_BAR_STYLE,
+    )
     new_round = pn.widgets.Button(width=150, css_classes=["arena-new-round"], **style)
     message = _html(sizing_mode="stretch_width")
     readiness = _html(sizing_mode="stretch_width")
@@ -103,7 +119,7 @@ def build_arena_page(services: ArenaServices, session_id: str) -> pn.viewable.Vi
     keys = _html(sizing_mode="stretch_width")
     privacy = pn.pane.HTML("", sizing_mode="stretch_width")
     demo = pn.pane.Alert("", alert_type="warning", visible=services.settings.demo)
-    script = PageScript(shortcuts=view.SHORTCUTS)
+    script = PageScript(shortcuts=view.SHORTCUTS, focus=f"arena-vote-{WINNERS[0]}")
 
     # ---- widgets -> session --------------------------------------------------------------
 
@@ -208,6 +224,10 @@ def build_arena_page(services: ArenaServices, session_id: str) -> pn.viewable.Vi
             if changed & {"phase", "models_ready"}:
                 for button in vote_buttons.values():
                     button.disabled = session.phase != "votable"
+                if "phase" in changed and session.phase == "votable":
+                    script.focus_count += 1  # to the first vote button
+                # Voted: the bar steps aside for the reveal (fixed, it moves nothing else).
+                vote_bar.visible = session.phase != "voted"
                 show_generate()
             if changed & {"message", "message_level", "ui_language"}:
                 message.object = view.message_html(t, session.message, session.message_level)
@@ -265,18 +285,42 @@ def build_arena_page(services: ArenaServices, session_id: str) -> pn.viewable.Vi
         language,
         pn.FlexBox(examples_label, *example_buttons, flex_wrap="wrap"),
         prompt,
-        generate,
+        # New round beside Generate, above the texts: no stream of text moves it.
+        pn.FlexBox(generate, new_round, flex_wrap="wrap"),
         readiness,
         message,
         panes,
-        pn.FlexBox(*vote_buttons.values(), new_round, flex_wrap="wrap"),
+        vote_bar,
         keys,
         reasons_slot,
         summary,
         privacy,
+        pn.Spacer(height=VOTE_BAR_ROOM),
         sizing_mode="stretch_width",
         max_width=1200,
+        styles=READABLE,
     )
+
+
+# A long label (Finnish "Molemmat ovat huonoja") wraps inside its button, never out of it.
+WRAPPING_LABEL = ".bk-btn { white-space: normal; overflow-wrap: anywhere; }"
+
+# Fixed to the bottom of the screen, under the page (at most as wide as it): it
+# never moves, so no stream of text can slide a button under a finger; the page ends with
+# room for it (`VOTE_BAR_ROOM`), so nothing is hidden under it once scrolled to the end.
+VOTE_BAR_STYLE = {
+    "position": "fixed",
+    "left": "0",
+    "right": "0",
+    "bottom": "0",
+    "max-width": "1200px",
+    "box-sizing": "border-box",
+    "z-index": "10",
+    "background": "#fff",
+    "border-top": "1px solid #ccc",
+    "padding": "4px 5px",
+}
+VOTE_BAR_ROOM = 120  # px: two rows of buttons (a phone) and their margins
 
 
 def _text_lang(catalogue: Catalogue, code: str) -> str | None:

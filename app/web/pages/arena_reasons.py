@@ -18,7 +18,7 @@ from panel.custom import JSComponent
 
 from app.arena.vote_reasons import MAX_COMMENT_CHARS, TAGS
 from app.core.i18n import Translator
-from app.web.pages.page_kit import FOCUS_CSS
+from app.web.pages.page_kit import FOCUS_CSS, TOUCH_CSS
 
 Save = Callable[[list[str], list[str], str], Awaitable[bool]]
 
@@ -82,6 +82,7 @@ class TagPicker(JSComponent):
           margin: 0; min-width: 12em; display: flex; flex-direction: column; }
         legend { font-weight: 600; padding: 0 0.3em; }
         .tag { display: flex; align-items: center; gap: 0.5em; padding: 0.3em 0.2em;
+          min-height: 44px;
           font: inherit; font-size: 1rem; background: none; border: 0; text-align: left;
           cursor: pointer; color: #111; }
         .tick { width: 1.05em; height: 1.05em; border: 2px solid #444; border-radius: 3px;
@@ -97,7 +98,7 @@ class ReasonsForm:
     """The widgets of the reasons form; `panel` is what the page shows."""
 
     def __init__(self, t: Translator, save: Save) -> None:
-        style = {"stylesheets": [FOCUS_CSS]}
+        style = {"stylesheets": [FOCUS_CSS, TOUCH_CSS]}
         self.heading = pn.pane.HTML("", sizing_mode="stretch_width")
         self.tags = {
             side: TagPicker(css_classes=[f"arena-tags-{side}"], margin=(5, 20, 5, 10))

@@ -23,11 +23,11 @@ CSS = """
 .arena-message.error { border-color: #b00020; border-left-style: double; border-left-width: 6px; }
 .arena-message.warning { border-color: #b36b00; border-left-style: dashed; }
 .arena-message.success { border-color: #1b7f3b; }
-.arena-reveal { font-size: 0.95rem; overflow-wrap: anywhere; }
+.arena-reveal { font-size: 1rem; overflow-wrap: anywhere; }
 .arena-readiness { display: flex; flex-wrap: wrap; align-items: center; gap: 0.3em 0.8em;
   color: #333; min-height: 1.4em; }
 .arena-readiness progress { width: 12em; max-width: 100%; height: 1em; }
-.arena-keys { font-size: 0.9rem; color: #333; line-height: 1.8; }
+.arena-keys { font-size: 1rem; color: #333; line-height: 1.8; }
 .arena-keys kbd { border: 1px solid #888; border-bottom-width: 2px; border-radius: 3px;
   padding: 0 0.35em; font-family: inherit; background: #f6f6f6; }
 .arena-summary table { border-collapse: collapse; margin: 0.3em 0 0.6em; }

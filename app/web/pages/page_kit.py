@@ -25,9 +25,22 @@ FOCUS_CSS = """
 input:focus-visible { outline: 3px solid #1a4fd6 !important; outline-offset: 2px; }
 """
 
+# Touch targets of at least 44 x 44 CSS px (WCAG 2.5.5), on every size: a finger needs them
+# on a phone, and a mouse loses nothing. Text in fields at 16 px at least: a phone zooms
+# the page in when a field with smaller text is tapped.
+TOUCH_CSS = """
+.bk-btn, select.bk-input, input.bk-input { min-height: 44px; }
+.bk-input { font-size: max(16px, 1em); }
+"""
+
+# Text at 16 px (Bokeh's widgets and Panel's panes read `--bokeh-font-size`, 12 px when
+# unset): a page's root sets it, and every widget and pane inside inherits it.
+READABLE = {"--bokeh-font-size": "16px"}
+
 NAV_CSS = """
 nav.arena-nav { display: flex; flex-wrap: wrap; gap: 0.2em 1.2em; font-size: 1rem; }
-nav.arena-nav a { color: #1a4fd6; text-decoration: underline; padding: 0.15em 0; }
+nav.arena-nav a { color: #1a4fd6; text-decoration: underline; min-height: 44px;
+  display: inline-flex; align-items: center; }
 nav.arena-nav a[aria-current="page"] { color: #111; font-weight: 600; text-decoration: none; }
 a:focus-visible { outline: 3px solid #1a4fd6; outline-offset: 2px; }
 """
@@ -90,7 +103,7 @@ def interface_selector(catalogue: Catalogue, code: str) -> pn.widgets.Select:
         options={lang.native: c for c, lang in catalogue.languages.items()},
         value=code,
         width=200,
-        stylesheets=[FOCUS_CSS],
+        stylesheets=[FOCUS_CSS, TOUCH_CSS],
         css_classes=["arena-interface"],
     )
 
@@ -123,13 +136,27 @@ class PageScript(JSComponent):
     the selector, the script puts it in the address (`?ui=`, replacing the history entry)
     and in the `arena_ui` cookie for the pages' folder, so a reload or a later visit opens
     in that language. The value the page starts with is never written: a voter who did
-    not choose keeps following the browser."""
+    not choose keeps following the browser.
+
+    Each increment of `focus_count` moves the keyboard focus to the button of CSS class
+    `focus` (the arena's first vote button when both texts are complete), so keyboard and
+    screen-reader users land on the choice; never while the voter is typing in a field."""
 
     lang = param.String(default="en")
     shortcuts = param.Dict(default={})
     ui = param.String(default="", doc="the interface language chosen on the page")
+    focus = param.String(default="", doc="CSS class of the button to focus at `focus_count`")
+    focus_count = param.Integer(default=0, doc="each increment moves focus to `focus`")
 
     _esm = """
+    // The element (in the document or any shadow root) carrying CSS class `cls`.
+    const findClass = (root, cls) => {
+      for (const el of root.querySelectorAll('*')) {
+        if (el.classList && el.classList.contains(cls)) return el;
+        if (el.shadowRoot) { const hit = findClass(el.shadowRoot, cls); if (hit) return hit; }
+      }
+      return null;
+    };
     export function render({ model }) {
       const setLang = () => { document.documentElement.lang = model.lang; };
       setLang();
@@ -144,17 +171,28 @@ class PageScript(JSComponent):
         document.cookie = `__UI_COOKIE__=${encodeURIComponent(code)}; path=${folder}; ` +
           'max-age=31536000; SameSite=Lax';
       });
+      // Focus goes to the button of class `focus` (once it is enabled: its state may arrive
+      // just after), unless the voter is typing in a field.
+      model.on('focus_count', () => {
+        let active = document.activeElement;
+        while (active && active.shadowRoot && active.shadowRoot.activeElement) {
+          active = active.shadowRoot.activeElement;
+        }
+        if (active && (active.isContentEditable ||
+            ['INPUT', 'TEXTAREA', 'SELECT'].includes(active.tagName))) return;
+        let tries = 0;
+        const attempt = () => {
+          const host = findClass(document, model.focus);
+          const button = host && (host.shadowRoot || host).querySelector('button');
+          if (button && !button.disabled) { button.focus({ preventScroll: true }); return; }
+          if (++tries < 40) setTimeout(attempt, 50);
+        };
+        attempt();
+      });
       window.__arenaShortcuts = model.shortcuts;
       model.on('shortcuts', () => { window.__arenaShortcuts = model.shortcuts; });
       if (!window.__arenaKeysBound) {
         window.__arenaKeysBound = true;
-        const find = (root, cls) => {
-          for (const el of root.querySelectorAll('*')) {
-            if (el.classList && el.classList.contains(cls)) return el;
-            if (el.shadowRoot) { const hit = find(el.shadowRoot, cls); if (hit) return hit; }
-          }
-          return null;
-        };
         document.addEventListener('keydown', (ev) => {
           if (ev.ctrlKey || ev.metaKey || ev.altKey || ev.repeat || ev.isComposing) return;
           const target = ev.composedPath()[0];
@@ -162,7 +200,7 @@ class PageScript(JSComponent):
               ['INPUT', 'TEXTAREA', 'SELECT'].includes(target.tagName))) return;
           const cls = (window.__arenaShortcuts || {})[ev.key.toLowerCase()];
           if (!cls) return;
-          const host = find(document, cls);
+          const host = findClass(document, cls);
           const button = host && (host.shadowRoot || host).querySelector('button');
           if (button && !button.disabled) { ev.preventDefault(); button.click(); }
         });
