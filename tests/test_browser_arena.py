@@ -133,7 +133,9 @@ def test_a_blind_battle_end_to_end(tmp_path: Path) -> None:
         revealed = page.evaluate(DEEP_HTML_JS)
         assert "hplt2c_swe_checkpoints" in revealed
         assert "nemotron-cc-swedish-" in revealed
-        expect(vote_a).to_be_disabled()
+        # No second vote: the vote bar steps aside for the reveal (its buttons disabled).
+        expect(vote_a).to_be_hidden()
+        expect(page.locator(".arena-vote-model_a button")).to_be_disabled()
         expect(page.get_by_role("button", name="New round")).to_be_enabled()
 
         # A prompt full of markup is shown as text: nothing in it runs or renders.
