@@ -217,8 +217,9 @@ def test_the_answer_block_gives_the_pooled_rates_and_escapes_the_data(
 
 def test_the_tables_show_a_few_columns_and_every_one_on_demand() -> None:
     assert set(page.TABLE_SHOWN) < set(page.TABLE_COLUMNS)
-    assert page.hidden_columns(page.TABLE_COLUMNS, page.TABLE_SHOWN, True) == []
-    hidden = page.hidden_columns(page.WIN_COLUMNS, page.WIN_SHOWN, False)
-    assert set(hidden) == set(page.WIN_COLUMNS) - set(page.WIN_SHOWN)
-    settings = page.grid_configuration(page.TABLE_COLUMNS)["columns"]
+    settings = page.grid_configuration(page.TABLE_COLUMNS, page.TABLE_SHOWN)["columns"]
     assert [c["field"] for c in settings] == list(page.TABLE_COLUMNS)  # every column, in order
+    shown = [c["field"] for c in settings if c["visible"]]
+    assert shown == list(page.TABLE_SHOWN)
+    every = page.grid_configuration(page.WIN_COLUMNS, page.WIN_COLUMNS)["columns"]
+    assert all(c["visible"] for c in every)

@@ -94,7 +94,7 @@ def build_leaderboard_page(services: ArenaServices, session_id: str) -> pn.viewa
         for name in view.CHARTS
     }
     # No fixed height: a table is as tall as its rows (no blank box under a short one).
-    grid = {
+    grid_style = {
         "disabled": True,
         "show_index": False,
         "sizing_mode": "stretch_width",
@@ -105,20 +105,25 @@ def build_leaderboard_page(services: ArenaServices, session_id: str) -> pn.viewa
         "formatters": view.PLAIN_FORMATTERS,
         "stylesheets": [GRID_CSS],
     }
-    ratings_grid = pn.widgets.Tabulator(
-        None,
-        configuration=view.grid_configuration(view.TABLE_COLUMNS),
-        hidden_columns=view.hidden_columns(view.TABLE_COLUMNS, view.TABLE_SHOWN, False),
-        css_classes=["leaderboard-ratings"],
-        **grid,
-    )
-    win_grid = pn.widgets.Tabulator(
-        None,
-        configuration=view.grid_configuration(view.WIN_COLUMNS),
-        hidden_columns=view.hidden_columns(view.WIN_COLUMNS, view.WIN_SHOWN, False),
-        css_classes=["leaderboard-variants"],
-        **grid,
-    )
+
+    def grids(columns: tuple[str, ...], shown: tuple[str, ...], css: str) -> Grids:
+        """A table twice: its few columns, and every column (hidden until asked for). Two
+        grids, each built with its columns: Tabulator's narrow-screen layout counts only
+        the columns a grid was built with, not those shown later."""
+        few, every = (
+            pn.widgets.Tabulator(
+                None,
+                configuration=view.grid_configuration(columns, cols),
+                css_classes=[css],
+                visible=cols is shown,
+                **grid_style,
+            )
+            for cols in (shown, columns)
+        )
+        return few, every
+
+    ratings_grids = grids(view.TABLE_COLUMNS, view.TABLE_SHOWN, "leaderboard-ratings")
+    win_grids = grids(view.WIN_COLUMNS, view.WIN_SHOWN, "leaderboard-variants")
     every_column = pn.widgets.Toggle(value=False, width=260, **style)
     buttons: dict[Format, pn.widgets.FileDownload] = {}
     for fmt in view.FORMATS:
@@ -156,12 +161,8 @@ def build_leaderboard_page(services: ArenaServices, session_id: str) -> pn.viewa
     def show_columns(event: param.parameterized.Event) -> None:
         """Every column of both tables, or the few on show (the downloads keep them all)."""
         with pn.io.hold():
-            ratings_grid.hidden_columns = view.hidden_columns(
-                view.TABLE_COLUMNS, view.TABLE_SHOWN, event.new
-            )
-            win_grid.hidden_columns = view.hidden_columns(
-                view.WIN_COLUMNS, view.WIN_SHOWN, event.new
-            )
+            for few, every in (ratings_grids, win_grids):
+                few.visible, every.visible = not event.new, event.new
 
     every_column.param.watch(show_columns, "value")
 
@@ -194,8 +195,10 @@ def build_leaderboard_page(services: ArenaServices, session_id: str) -> pn.viewa
         every_column.name = t("lb_all_columns")
         for name, text in view.chart_titles(t).items():
             headings[name].object = f"<h2>{html.escape(text)}</h2>"
-        ratings_grid.titles = view.column_names(t, view.TABLE_COLUMNS)
-        win_grid.titles = view.column_names(t, view.WIN_COLUMNS)
+        for table in ratings_grids:
+            table.titles = view.column_names(t, view.TABLE_COLUMNS)
+        for table in win_grids:
+            table.titles = view.column_names(t, view.WIN_COLUMNS)
         ratings_heading.object = f"### {t('lb_ratings')}"
         variants_heading.object = f"### {t('lb_by_variant')}"
         for fmt, button in buttons.items():
@@ -220,8 +223,11 @@ def build_leaderboard_page(services: ArenaServices, session_id: str) -> pn.viewa
                 answer.object = view.answer_html(t, data)
             if data is not None and changed & {"ui_language", "data"}:
                 warnings.object = view.warnings_html(t, data)
-                ratings_grid.value = view.ratings_table(t, data)
-                win_grid.value = view.win_table(t, data)
+                ratings, wins = view.ratings_table(t, data), view.win_table(t, data)
+                for table in ratings_grids:
+                    table.value = ratings
+                for table in win_grids:
+                    table.value = wins
             if "plots" in changed:
                 for name, plot in state.plots.items():
                     plots[name].object = plot
@@ -261,11 +267,11 @@ def build_leaderboard_page(services: ArenaServices, session_id: str) -> pn.viewa
         charts("ratings"),
         ratings_heading,
         every_column,
-        ratings_grid,
+        *ratings_grids,
         charts("position", "by_language"),
         charts("over_time"),
         variants_heading,
-        win_grid,
+        *win_grids,
         pn.FlexBox(buttons["csv"], buttons["parquet"], flex_wrap="wrap"),
         sizing_mode="stretch_width",
         styles=READABLE,
@@ -292,12 +298,19 @@ DOWNLOAD_CSS = """
 """
 
 # Tables fit their box: columns share the width, and long text (model ids, notes) wraps
-# inside its cell; text at the page's 16 px.
+# inside its cell; text at the page's 16 px. A row is as tall as its tallest cell, laid
+# out by the browser: Tabulator measures row heights once, and a column shown later (or a
+# turned phone) would leave text cut off under a row's fixed height.
 GRID_CSS = """
 .tabulator.pnx-tabulator { font-size: max(16px, 1em); }
 .tabulator-row .tabulator-cell, .tabulator-col .tabulator-col-title {
   white-space: normal !important; overflow-wrap: anywhere; text-overflow: clip !important; }
 .tabulator-row .tabulator-cell > div { white-space: normal !important; }
+.tabulator-col.tabulator-sortable .tabulator-col-title { padding-right: 16px; }
+.tabulator-col .tabulator-col-content .tabulator-col-sorter { right: 2px; }
+.tabulator-row { display: flex; flex-wrap: wrap; }
+.tabulator-row .tabulator-cell { flex: none; height: auto !important; }
+.tabulator-row .tabulator-responsive-collapse { flex: 0 0 100%; box-sizing: border-box; }
 .tabulator-responsive-collapse { padding: 0 4px 6px; }
 .tabulator-responsive-collapse table { font-size: inherit !important; }
 .tabulator-responsive-collapse td { padding: 2px 8px 2px 0; vertical-align: top;
@@ -308,6 +321,9 @@ GRID_CSS = """
   .tabulator-col.tabulator-sortable .tabulator-col-title { padding-right: 0 !important; }
 }
 """
+
+
+Grids = tuple[pn.widgets.Tabulator, pn.widgets.Tabulator]  # a table's few columns, and all
 
 
 def _download(

@@ -86,12 +86,12 @@ def column_names(t: Translator, columns: tuple[str, ...]) -> dict[str, str]:
 COLUMN_FIT: dict[str, tuple[int, int, int]] = {
     "model": (3, 120, 0),
     "variant": (2, 80, 0),
-    "rating": (1, 72, 0),
+    "rating": (1, 84, 0),
     "win_rate": (1, 96, 0),
     "interval": (2, 104, 0),
     "language": (1, 96, 1),  # the model ids name their language
-    "battles": (1, 72, 2),
-    "decisive": (1, 84, 2),
+    "battles": (1, 84, 2),
+    "decisive": (1, 96, 2),
     "warning": (3, 180, 3),
 }
 TEXT_COLUMNS = {"language", "model", "variant", "interval", "warning"}
@@ -102,21 +102,25 @@ GRID_CONFIGURATION = {
 }
 
 
-def grid_configuration(columns: tuple[str, ...]) -> dict[str, object]:
-    """Tabulator's settings for a grid of `columns`, in order (see `COLUMN_FIT`)."""
+def grid_configuration(columns: tuple[str, ...], shown: tuple[str, ...]) -> dict[str, object]:
+    """Tabulator's settings for a grid of `columns`, in order (see `COLUMN_FIT`), those
+    not in `shown` hidden. Showing more columns sends new settings, which rebuild the
+    grid: columns shown on a built grid stay out of its narrow-screen layout (Tabulator's
+    responsive collapse counts only the columns it was built with)."""
     settings = []
     for c in columns:
-        grow, least, order = COLUMN_FIT.get(c, (1, 72, 4))
-        setting = {"field": c, "widthGrow": grow, "minWidth": least, "responsive": order}
+        grow, least, order = COLUMN_FIT.get(c, (1, 84, 4))
+        setting = {
+            "field": c,
+            "widthGrow": grow,
+            "minWidth": least,
+            "responsive": order,
+            "visible": c in shown,
+        }
         if c not in TEXT_COLUMNS:
             setting |= {"hozAlign": "right", "sorter": "number"}
         settings.append(setting)
     return {**GRID_CONFIGURATION, "columns": settings}
-
-
-def hidden_columns(columns: tuple[str, ...], shown: tuple[str, ...], every: bool) -> list[str]:
-    """The columns a grid hides: those not in `shown`, unless `every` column is asked for."""
-    return [] if every else [c for c in columns if c not in shown]
 
 
 def flag_options(t: Translator, flags: list[str] | tuple[str, ...]) -> dict[str, str]:
