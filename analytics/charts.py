@@ -37,15 +37,16 @@ from analytics.summaries import OUTCOME_LABELS
 from analytics.wording import Wording, english
 
 HEIGHT = 320
-LEGEND_HEIGHT = 400  # a chart with its legend below: the plot keeps about HEIGHT
+LEGEND_HEIGHT = 440  # a chart with its legend below: the plot keeps about HEIGHT
 RATE_LIM = (-0.04, 1.04)  # a share runs from 0 to 1; a point at 1 is drawn whole
 # Every chart: hover only. Pan and zoom would catch the finger that scrolls a phone's
 # page, and a toolbar over the plot covers data.
 TOOLS = {"tools": ["hover"], "default_tools": [], "toolbar": None}
-# Legends below the plot, in two columns (four outcomes fit a phone's width), at 16 px.
+# Legends below the plot, one entry a line (the longest outcome names, "Molemmat ovat
+# huonoja", fit a phone's width), at 16 px.
 LEGEND = {
     "legend_position": "bottom",
-    "legend_opts": {"ncols": 2, "label_text_font_size": "16px"},
+    "legend_opts": {"ncols": 1, "label_text_font_size": "16px"},
 }
 
 # The catalogue key of each column's label (axes and hover).
