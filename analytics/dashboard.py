@@ -28,6 +28,7 @@ class DashboardData:
     last_day: date | None
     matched_votes: int
     counts: pd.DataFrame
+    win_overall: pd.DataFrame  # one row: MultiSynt vs HPLT pooled (without `mul`)
     win_by_language: pd.DataFrame
     win_by_variant: pd.DataFrame
     win_by_language_variant: pd.DataFrame
@@ -87,6 +88,7 @@ def load_dashboard(
         last_day=last_day,
         matched_votes=int(counts["n"].sum()) if len(counts) else 0,
         counts=counts,
+        win_overall=summaries.win_rate_overall(counts, min_votes),
         win_by_language=summaries.win_rates_by_language(counts, min_votes),
         win_by_variant=summaries.win_rates_by_variant(counts, min_votes),
         win_by_language_variant=summaries.win_rates_by_variant(counts, min_votes, by_language=True),

@@ -6,6 +6,11 @@ folded into it. Intervals are 95% Wilson score intervals: unlike the textbook
 p ± 1.96·sqrt(p(1-p)/n), they stay inside [0, 1] and keep close to their nominal coverage
 at the small counts a young arena has. Below `MIN_VOTES` decisive votes a number gets a
 warning, because its interval is too wide to say anything.
+
+Below `MIN_INTERVAL_VOTES` decisive votes, or where it has no width, an interval is not
+shown at all (`interval_known`): a bootstrap of one vote resamples that vote every time
+and gives a zero-width interval, which would read as certainty. The page says "too few
+votes" instead, and the charts draw the estimate without bars.
 """
 
 from __future__ import annotations
@@ -19,6 +24,23 @@ from analytics.wording import Wording, english
 
 Z95 = 1.959963984540054  # the 97.5% quantile of the standard normal
 MIN_VOTES = 30
+MIN_INTERVAL_VOTES = 5  # fewer decisive votes: no interval is shown
+
+
+def interval_known(
+    decisive: np.ndarray | pd.Series | float,
+    low: np.ndarray | pd.Series | float,
+    high: np.ndarray | pd.Series | float,
+    min_votes: int = MIN_INTERVAL_VOTES,
+) -> np.ndarray:
+    """Where an interval can honestly be shown: at least `min_votes` decisive votes and
+    finite bounds that are apart. Elsewhere the page says "too few votes", never a
+    zero-width interval."""
+    n = np.asarray(decisive, dtype=float)
+    lo = np.asarray(low, dtype=float)
+    hi = np.asarray(high, dtype=float)
+    with np.errstate(invalid="ignore"):
+        return (n >= min_votes) & np.isfinite(lo) & np.isfinite(hi) & (hi - lo > 1e-9)
 
 
 def wilson_interval(
@@ -51,12 +73,29 @@ def small_sample_warning(
     return t.plural("note_too_few", decisive, n=decisive, min_votes=min_votes)
 
 
+def decisive_votes(frame: pd.DataFrame) -> pd.Series:
+    """Each row's decisive votes: `decisive`, or `wins` + `losses` in a ratings table."""
+    return frame["decisive"] if "decisive" in frame else frame["wins"] + frame["losses"]
+
+
+def interval_text(frame: pd.DataFrame, t: Wording | None = None, digits: int = 2) -> pd.Series:
+    """Each row's 95% interval as people read it ("812 \N{EN DASH} 830"), or "too few votes" (in
+    `t`'s language) where it cannot honestly be shown (`interval_known`)."""
+    t = t or english()
+    known = interval_known(decisive_votes(frame), frame["ci_low"], frame["ci_high"])
+    text = [
+        f"{lo:.{digits}f} \N{EN DASH} {hi:.{digits}f}" if ok else t("interval_too_few")
+        for ok, lo, hi in zip(known, frame["ci_low"], frame["ci_high"], strict=True)
+    ]
+    return pd.Series(text, index=frame.index, dtype=object)
+
+
 def reword_warnings(frame: pd.DataFrame, t: Wording, min_votes: int = MIN_VOTES) -> pd.DataFrame:
     """`frame` with its `warning` column written again in `t`'s language, from the
     decisive votes of each row (`decisive`, or `wins` + `losses` in a ratings table)."""
     if frame.empty or "warning" not in frame:
         return frame
-    decisive = frame["decisive"] if "decisive" in frame else frame["wins"] + frame["losses"]
+    decisive = decisive_votes(frame)
     out = frame.copy()
     notes = [small_sample_warning(int(d), min_votes, t) for d in decisive]
     out["warning"] = pd.Series(notes, index=out.index, dtype=object)

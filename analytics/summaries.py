@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from analytics.stats import MIN_VOTES, add_win_rates, position_bias
+from analytics.stats import MIN_VOTES, add_win_rates, interval_known, position_bias
 from app.core.store.records import WINNERS
 
 _OUTCOME_ORDER = ["win", "loss", "tie", "both_bad"]
@@ -89,6 +89,33 @@ def win_rates_by_variant(
     outcomes = outcomes.assign(variant=outcomes["variant"].fillna("unknown"))
     table = _outcome_counts(outcomes, keys)
     return add_win_rates(table, "multisynt_wins", "hplt_wins", min_votes=min_votes)
+
+
+def win_rate_overall(counts: pd.DataFrame, min_votes: int = MIN_VOTES) -> pd.DataFrame:
+    """MultiSynt against HPLT pooled over every language and translation system (one row,
+    `variant` = "all"), without the multilingual experiment as in `win_rates_by_variant`."""
+    outcomes = multisynt_outcomes(counts)
+    outcomes = outcomes[outcomes["language"] != "mul"].assign(variant="all")
+    if outcomes.empty:
+        return _empty(["variant"])
+    table = _outcome_counts(outcomes, ["variant"])
+    return add_win_rates(table, "multisynt_wins", "hplt_wins", min_votes=min_votes)
+
+
+VERDICTS = ("multisynt", "hplt", "open", "too_few")
+
+
+def verdict(decisive: int, ci_low: float, ci_high: float) -> str:
+    """What a MultiSynt win rate says (`VERDICTS`): "multisynt" or "hplt" where its 95%
+    interval lies wholly on one side of 50%, "open" where it holds 50%, "too_few" where
+    no honest interval exists (`stats.interval_known`)."""
+    if not interval_known(decisive, ci_low, ci_high):
+        return "too_few"
+    if ci_low > 0.5:
+        return "multisynt"
+    if ci_high < 0.5:
+        return "hplt"
+    return "open"
 
 
 def position_bias_by_language(counts: pd.DataFrame, min_votes: int = MIN_VOTES) -> pd.DataFrame:

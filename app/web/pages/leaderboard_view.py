@@ -1,5 +1,12 @@
 """What the `/leaderboard` page shows, as plain functions of the data and the interface
-language: tables, notes, the summary line, the charts and the choices of its selectors.
+language: the answer block, tables, notes, the summary line, the charts and the choices
+of its selectors.
+
+The answer block opens the page with what the arena exists to find out: MultiSynt against
+HPLT, pooled over languages, overall and per translation system, each with its 95%
+interval, its votes and what the interval says. The tables show a few columns (their
+`*_SHOWN`) and the rest on demand; an interval that cannot honestly be computed reads
+"too few votes" (`analytics.stats.interval_known`), never as a zero-width interval.
 
 Catalogue strings and data (model ids, language names) are escaped where they go into
 HTML or Markdown, so neither can break the markup. `analytics` writes the chart titles,
@@ -13,8 +20,12 @@ import html
 from types import ModuleType
 
 import pandas as pd
+from babel.numbers import format_percent
 
 from analytics.dashboard import DashboardData
+from analytics.palette import FAMILY_COLORS
+from analytics.stats import interval_text
+from analytics.summaries import verdict
 from app.core.i18n import Translator
 from app.core.registry import Registry
 
@@ -24,29 +35,39 @@ TABLE_COLUMNS = (
     "language",
     "model",
     "rating",
-    "ci_low",
-    "ci_high",
+    "interval",
     "battles",
+    "warning",
     "wins",
     "losses",
     "ties",
     "both_bad",
-    "warning",
+    "ci_low",
+    "ci_high",
 )
+TABLE_SHOWN = ("language", "model", "rating", "interval", "battles", "warning")
 WIN_COLUMNS = (
     "language",
     "variant",
+    "win_rate",
+    "interval",
+    "decisive",
+    "warning",
     "battles",
     "multisynt_wins",
     "hplt_wins",
     "ties",
     "both_bad",
-    "decisive",
-    "win_rate",
     "ci_low",
     "ci_high",
-    "warning",
 )
+WIN_SHOWN = ("language", "variant", "win_rate", "interval", "decisive", "warning")
+VERDICT_KEYS = {
+    "multisynt": "lb_verdict_multisynt",
+    "hplt": "lb_verdict_hplt",
+    "open": "lb_verdict_open",
+    "too_few": "interval_too_few",
+}
 MAX_NOTES = 12  # more would push the charts off the first screen
 
 
@@ -55,6 +76,51 @@ def column_names(t: Translator, columns: tuple[str, ...]) -> dict[str, str]:
     the grids' titles: renaming the columns of a table on show instead sends the
     browser's Tabulator into a loop that freezes the page."""
     return {c: t("col_note" if c == "warning" else f"col_{c}") for c in columns}
+
+
+# How each column shares a table's width (Tabulator's column settings): `widthGrow`, its
+# share against 1 for the others, so the long texts (model ids, notes) get room to wrap
+# in; `minWidth`, below which it would be unreadable; `responsive`, the order in which
+# columns leave a screen too narrow for all of them (0: never; the highest first). A
+# column that leaves is shown under its row, as "title: value" (`GRID_CONFIGURATION`).
+COLUMN_FIT: dict[str, tuple[int, int, int]] = {
+    "model": (3, 120, 0),
+    "variant": (2, 80, 0),
+    "rating": (1, 84, 0),
+    "win_rate": (1, 96, 0),
+    "interval": (2, 104, 0),
+    "language": (1, 96, 1),  # the model ids name their language
+    "battles": (1, 84, 2),
+    "decisive": (1, 96, 2),
+    "warning": (3, 180, 3),
+}
+TEXT_COLUMNS = {"language", "model", "variant", "interval", "warning"}
+PLAIN_FORMATTERS = {c: {"type": "plaintext"} for c in {*TABLE_COLUMNS, *WIN_COLUMNS}}
+GRID_CONFIGURATION = {
+    "responsiveLayout": "collapse",
+    "responsiveLayoutCollapseStartOpen": True,  # nothing to tap to read a row
+}
+
+
+def grid_configuration(columns: tuple[str, ...], shown: tuple[str, ...]) -> dict[str, object]:
+    """Tabulator's settings for a grid of `columns`, in order (see `COLUMN_FIT`), those
+    not in `shown` hidden. Showing more columns sends new settings, which rebuild the
+    grid: columns shown on a built grid stay out of its narrow-screen layout (Tabulator's
+    responsive collapse counts only the columns it was built with)."""
+    settings = []
+    for c in columns:
+        grow, least, order = COLUMN_FIT.get(c, (1, 84, 4))
+        setting = {
+            "field": c,
+            "widthGrow": grow,
+            "minWidth": least,
+            "responsive": order,
+            "visible": c in shown,
+        }
+        if c not in TEXT_COLUMNS:
+            setting |= {"hozAlign": "right", "sorter": "number"}
+        settings.append(setting)
+    return {**GRID_CONFIGURATION, "columns": settings}
 
 
 def flag_options(t: Translator, flags: list[str] | tuple[str, ...]) -> dict[str, str]:
@@ -78,21 +144,111 @@ def download_label(t: Translator, fmt: str) -> str:
 
 
 def ratings_table(t: Translator, data: DashboardData) -> pd.DataFrame:
-    """The ratings as the page shows them: rounded, the notes translated. The columns
-    keep their names (`TABLE_COLUMNS`): the grid shows `column_names` as its titles."""
-    return data.notes(data.ratings, t)[list(TABLE_COLUMNS)].round(1)
+    """The ratings as the page shows them: rounded, the notes translated, the interval
+    as text ("too few votes" where none can honestly be shown; "reference" for the HPLT
+    model each language's ratings are anchored to). The columns keep their names
+    (`TABLE_COLUMNS`): the grid shows `column_names` as its titles."""
+    table = data.notes(data.ratings, t)
+    interval = interval_text(table, t, digits=0)
+    reference = table["reference"].astype(bool)
+    table = table.assign(interval=interval.where(~reference, t("interval_reference")))
+    # Whole rating points, as the CLI prints them: a tenth of a point is noise here.
+    whole = {c: table[c].round().astype("Int64") for c in ("rating", "ci_low", "ci_high")}
+    return table.assign(**whole)[list(TABLE_COLUMNS)]
 
 
 def win_table(t: Translator, data: DashboardData) -> pd.DataFrame:
     """MultiSynt against HPLT per language and variant, as the page shows it (columns
-    `WIN_COLUMNS`, titled by `column_names`)."""
-    return data.notes(data.win_by_language_variant, t)[list(WIN_COLUMNS)].round(3)
+    `WIN_COLUMNS`, titled by `column_names`; the interval as text, as in the ratings)."""
+    table = data.notes(data.win_by_language_variant, t)
+    table = table.assign(interval=interval_text(table, t, digits=2))[list(WIN_COLUMNS)].round(3)
+    # No rate without decisive votes: an empty cell, not "NaN".
+    rates = ["win_rate", "ci_low", "ci_high"]
+    return table.assign(**{c: table[c].astype(object).where(table[c].notna(), None) for c in rates})
+
+
+def chart_titles(t: Translator) -> dict[str, str]:
+    """Each chart's title, which the page shows as a heading above it (a heading wraps
+    on a narrow screen; a title drawn into the canvas is cut)."""
+    keys = {
+        "win_rate": "chart_win_rate_language",
+        "variants": "chart_win_rate_variant",
+        "ratings": "chart_ratings",
+        "position": "chart_position",
+        "over_time": "chart_per_day",
+        "by_language": "chart_by_language",
+    }
+    return {name: t(keys[name]) for name in CHARTS}
+
+
+ANSWER_CSS = (
+    f".leaderboard-answer {{ border-left: 6px solid {FAMILY_COLORS['multisynt']}; }}"
+    + """
+.leaderboard-answer { padding: 0.2em 0 0.2em 0.9em; margin: 0.3em 0; }
+.leaderboard-answer h2 { font-size: 1.25rem; margin: 0 0 0.4em; }
+.leaderboard-answer ul { list-style: none; margin: 0; padding: 0; }
+.leaderboard-answer li { margin: 0 0 0.45em; line-height: 1.4; }
+.leaderboard-answer .verdict { font-weight: 600; }
+.leaderboard-answer small { color: #444; }
+"""
+)
+
+
+def answer_html(t: Translator, data: DashboardData | None) -> str:
+    """The block the page opens with: MultiSynt against HPLT pooled over languages,
+    overall and per translation system; each with its win rate among decisive votes, its
+    95% interval (or "too few votes"), its votes and what the interval says. Escaped:
+    the variant names are data."""
+    title = f"<h2>{html.escape(t('lb_answer_title'))}</h2>"
+    label = html.escape(t("lb_answer_title"))
+    if data is None:
+        loading = f"<p>{html.escape(t('lb_loading'))}</p>"
+        return (
+            f'<section class="leaderboard-answer" aria-label="{label}">{title}{loading}</section>'
+        )
+    rows = [(t("lb_answer_all"), data.win_overall)]
+    variants = data.win_by_variant.sort_values("variant")
+    for _, row in variants.iterrows():
+        rows.append((f"MultiSynt {row['variant']}", variants.loc[[row.name]]))
+    items = []
+    for name, frame in rows:
+        if frame.empty or not int(frame["battles"].iloc[0]):
+            continue
+        items.append(_answer_item(t, name, frame.iloc[0]))
+    if not items:
+        body = f"<p>{html.escape(t('chart_empty'))}</p>"
+    else:
+        small = f"<small>{html.escape(t('lb_answer_small'))}</small>"
+        body = f"<ul>{''.join(items)}</ul>{small}"
+    return f'<section class="leaderboard-answer" aria-label="{label}">{title}{body}</section>'
+
+
+def _answer_item(t: Translator, name: str, row: pd.Series) -> str:
+    locale = t.language.locale
+    decisive, votes = int(row["decisive"]), int(row["battles"])
+    said = verdict(decisive, float(row["ci_low"]), float(row["ci_high"]))
+    parts = []
+    if decisive:
+        rate = format_percent(float(row["win_rate"]), locale=locale)
+        parts.append(t.plural("lb_answer_line", decisive, rate=rate, decisive=decisive))
+    if said != "too_few":
+        low = format_percent(float(row["ci_low"]), locale=locale)
+        high = format_percent(float(row["ci_high"]), locale=locale)
+        parts.append(t("lb_answer_interval", low=low, high=high))
+    parts.append(t.plural("lb_answer_votes", votes, votes=votes))
+    text = html.escape(" · ".join(parts))
+    judged = html.escape(t(VERDICT_KEYS[said]))
+    return (
+        f'<li data-verdict="{said}"><b>{html.escape(name)}</b>: {text}: '
+        f'<span class="verdict">{judged}</span></li>'
+    )
 
 
 def chart_objects(t: Translator, data: DashboardData, charts: ModuleType) -> dict[str, object]:
-    """The page's six charts (`CHARTS`), titled and labelled in the interface language;
-    `charts` is `analytics.charts`, passed in because it is slow to import."""
-    return {
+    """The page's six charts (`CHARTS`), labelled in the interface language, without the
+    titles drawn into the canvas: the page shows `chart_titles` above them. `charts` is
+    `analytics.charts`, passed in because it is slow to import."""
+    plots = {
         "win_rate": charts.win_rate_by_language(data.win_by_language, t),
         "variants": charts.win_rate_by_variant(data.win_by_variant, t),
         "ratings": charts.ratings(data.ratings, t),
@@ -100,6 +256,7 @@ def chart_objects(t: Translator, data: DashboardData, charts: ModuleType) -> dic
         "over_time": charts.votes_over_time(data.per_day, t),
         "by_language": charts.votes_by_language(data.by_language, t),
     }
+    return {name: plot.opts(title="", clone=True) for name, plot in plots.items()}
 
 
 def summary_html(t: Translator, data: DashboardData | None, failed: bool = False) -> str:
@@ -124,17 +281,31 @@ def summary_html(t: Translator, data: DashboardData | None, failed: bool = False
     )
 
 
-def warnings_md(t: Translator, data: DashboardData) -> str:
-    """The notes on numbers resting on too few votes, as a Markdown list (the model ids
-    and language names in them are escaped: they are data, not Markdown)."""
-    lines = [_escape_md(w) for w in data.warnings(t, t.language_name)]
+def warnings_html(t: Translator, data: DashboardData) -> str:
+    """The notes on numbers resting on too few votes, folded under one line that says how
+    many there are (a reader opens them; a long list would push the charts off the screen).
+    Escaped: the model ids and language names in them are data."""
+    lines = [html.escape(w) for w in data.warnings(t, t.language_name)]
     if not lines:
         return ""
     shown = lines[:MAX_NOTES]
     rest = len(lines) - MAX_NOTES
-    more = f"\n- {t.plural('lb_more', rest, n=rest)}" if rest > 0 else ""
-    return f"**{t('lb_too_few')}**\n" + "\n".join(f"- {w}" for w in shown) + more
+    if rest > 0:
+        shown.append(html.escape(t.plural("lb_more", rest, n=rest)))
+    items = "".join(f"<li>{line}</li>" for line in shown)
+    heading = html.escape(t("lb_too_few").rstrip(":\uff1a "))
+    return (
+        f'<details class="leaderboard-notes"><summary><span><b>{heading}</b> ({len(lines)})'
+        "</span></summary>"
+        f"<ul>{items}</ul></details>"
+    )
 
 
-def _escape_md(text: str) -> str:
-    return "".join(f"\\{c}" if c in "\\`*_[]<>#|" else c for c in text)
+NOTES_CSS = """
+.leaderboard-notes summary { min-height: 44px; display: flex; align-items: center;
+  cursor: pointer; }
+.leaderboard-notes summary::before { content: "\\25B8"; margin-right: 0.4em; }
+.leaderboard-notes[open] summary::before { content: "\\25BE"; }
+.leaderboard-notes summary::-webkit-details-marker { display: none; }
+.leaderboard-notes ul { margin: 0.2em 0 0.6em; }
+"""

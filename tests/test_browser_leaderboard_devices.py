@@ -1,0 +1,197 @@
+"""The `/leaderboard` page on phones and desktops, in a real browser with mobile emulation.
+
+`oellm-arena demo` serves a battle log holding the imported legacy sample. Each size gets
+its own browser context (phones as Playwright emulates them: `is_mobile`, `has_touch`, a
+device scale factor of 3, as tests/test_browser_devices.py does for the arena), and the
+test asserts what a reader relies on:
+
+- the page is laid out at the device's width, and no element is wider than the screen
+  (the tables included: their text wraps, no column is cut off or scrolled away);
+- text is at least 16 px on phones (small print excepted), every control a touch target
+  of at least 44 x 44 px;
+- the answer (MultiSynt against HPLT, overall and per translation system) is the first
+  thing on the screen, above the filters and the charts;
+- the "leave out" box shows no placeholder beside the flags it holds;
+- the ratings table ends with its last row: no blank box under it;
+- with every column on show (on demand), the tables still fit.
+
+Screenshots (the first screen, and the whole page) go to `ARENA_SCREENSHOT_DIR` when set,
+else to a temporary folder; the test prints where.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+from playwright.sync_api import expect
+
+from app.cli import main
+from benchmark.harness import CHROMIUM, DemoServer, chromium, run_demo
+from tests.analytics_helpers import SAMPLE_CSV, legacy_truth
+from tests.test_browser_devices import SIZES, wide_or_small
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.browser,
+    pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian chromium is not installed"),
+]
+
+# As tests/test_browser_devices.py's LAYOUT_JS: every drawn element with its box, font
+# size and kind; but each box is cut to what its ancestors let show (an `overflow` other
+# than visible clips), so that what counts is what a reader can see. Bokeh keeps an empty
+# element per glyph, as large as the glyph's data, inside the plot frame that clips it.
+LAYOUT_JS = """
+() => {
+  const out = [];
+  const walk = (root, small, clipL, clipR) => {
+    for (const el of root.children) {
+      const style = getComputedStyle(el);
+      const box = el.getBoundingClientRect();
+      const inSmall = small || el.tagName === 'SMALL';
+      const left = Math.max(box.left, clipL), right = Math.min(box.right, clipR);
+      if (style.display !== 'none' && style.visibility !== 'hidden' && box.width > 0
+          && right > left) {
+        const text = [...el.childNodes].some((n) => n.nodeType === 3 && n.textContent.trim());
+        out.push({tag: el.tagName, cls: String(el.className || '').slice(0, 60),
+          text: text ? el.textContent.trim().slice(0, 40) : '',
+          control: ['BUTTON', 'SELECT', 'TEXTAREA', 'INPUT', 'A'].includes(el.tagName),
+          small: inSmall, size: parseFloat(style.fontSize),
+          left, right, width: box.width, height: box.height});
+      }
+      const clips = style.overflowX !== 'visible';
+      const [l, r] = clips ? [Math.max(clipL, box.left), Math.min(clipR, box.right)]
+                           : [clipL, clipR];
+      if (el.shadowRoot) walk(el.shadowRoot, inSmall, l, r);
+      walk(el, inSmall, l, r);
+    }
+  };
+  walk(document, false, -Infinity, Infinity);
+  return {layout: document.documentElement.clientWidth, screen: window.innerWidth,
+          scroll: document.documentElement.scrollWidth, elements: out};
+}
+"""
+
+# Every Tabulator grid (in its shadow root): how wide its rows are against its box, which
+# texts are cut short, and how much room is left under its last row.
+GRIDS_JS = """
+() => {
+  const out = [];
+  const walk = (root) => {
+    for (const el of root.querySelectorAll('.tabulator')) {
+      if (el.offsetParent === null) continue;  // a grid not on show
+      const holder = el.querySelector('.tabulator-tableholder');
+      const table = el.querySelector('.tabulator-table');
+      if (!holder || !table) continue;
+      // Text cut short in a cell or a title (larger than its box, hidden by the box).
+      const cut = [...el.querySelectorAll('.tabulator-cell, .tabulator-col-title')]
+        .filter((c) => c.offsetParent !== null &&
+          (c.scrollWidth > c.clientWidth + 1 || c.scrollHeight > c.clientHeight + 1))
+        .map((c) => c.textContent.trim().slice(0, 30));
+      out.push({rows: table.children.length, scroll: holder.scrollWidth, cut,
+                client: holder.clientWidth, gap: holder.clientHeight - table.offsetHeight});
+    }
+    for (const el of root.querySelectorAll('*')) if (el.shadowRoot) walk(el.shadowRoot);
+  };
+  walk(document);
+  return out;
+}
+"""
+
+# The placeholder of the "leave out" box's text field (inside its shadow root).
+PLACEHOLDER_JS = """
+() => {
+  const walk = (root) => {
+    for (const el of root.querySelectorAll('input.choices__input')) return el.placeholder;
+    for (const el of root.querySelectorAll('*')) {
+      if (el.shadowRoot) { const hit = walk(el.shadowRoot); if (hit !== null) return hit; }
+    }
+    return null;
+  };
+  return walk(document);
+}
+"""
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoServer]:
+    workdir = tmp_path_factory.mktemp("leaderboard-devices")
+    db = workdir / "arena.duckdb"  # where run_demo puts the log
+    imported = CliRunner().invoke(main, ["import-legacy", str(SAMPLE_CSV), "--db", str(db)])
+    assert imported.exit_code == 0, imported.output
+    env = {"ARENA_ANALYTICS__BOOTSTRAP_ROUNDS": "200"}
+    with run_demo(workdir, extra_env=env) as server:
+        yield server
+        assert server.stop() == 0, server.log_text()
+    assert "Traceback" not in server.log_text(), server.log_text()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    with chromium() as b:
+        yield b
+
+
+@pytest.fixture(scope="module")
+def shots(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = Path(os.environ.get("ARENA_SCREENSHOT_DIR") or tmp_path_factory.mktemp("shots"))
+    folder.mkdir(parents=True, exist_ok=True)
+    print(f"\nleaderboard screenshots: {folder}")
+    return folder
+
+
+@pytest.mark.parametrize("size", list(SIZES))
+def test_the_leaderboard_fits_the_device_and_opens_with_the_answer(  # type: ignore[no-untyped-def]
+    browser, demo: DemoServer, shots: Path, size: str
+) -> None:
+    expect.set_options(timeout=30_000)  # a shared two-core machine: replies can take seconds
+    truth = legacy_truth(SAMPLE_CSV)
+    context = browser.new_context(**SIZES[size])
+    page = context.new_page()
+    page.goto(demo.url.replace("/arena", "/leaderboard"))
+    phone = bool(SIZES[size].get("is_mobile"))
+    width = SIZES[size]["viewport"]["width"]
+    height = SIZES[size]["viewport"]["height"]
+
+    expect(page.get_by_text(f"{truth.battles} votes", exact=True)).to_be_visible(timeout=60_000)
+    expect(page.locator("canvas").nth(5)).to_be_visible()
+    expect(page.get_by_role("gridcell", name="HPLT/hplt2c_nob_checkpoints")).to_be_visible()
+
+    # The answer first: on the first screen, above the filters.
+    answer = page.locator(".leaderboard-answer")
+    expect(answer).to_be_visible()
+    expect(answer.locator("li").first).to_contain_text("All MultiSynt models")
+    expect(answer.locator("li")).to_have_count(4)  # overall, then opus, tower72b, tower9b
+    box = answer.bounding_box()
+    filters = page.locator(".leaderboard-language").bounding_box()
+    assert box and filters
+    assert box["y"] < height / 2 and box["y"] + box["height"] <= filters["y"], (box, filters)
+    page.screenshot(path=str(shots / f"leaderboard-{size}.png"), scale="css")
+
+    layout = page.evaluate(LAYOUT_JS)
+    assert layout["layout"] == width  # laid out at the device's width, not zoomed out
+    assert layout["scroll"] <= width
+    wide, tiny_text, tiny_controls = wide_or_small(layout, phone)
+    assert wide == [], wide
+    assert tiny_text == [], tiny_text
+    assert tiny_controls == [], tiny_controls
+
+    # The tables fit their box (no column scrolled away) and end with their last row.
+    grids = page.evaluate(GRIDS_JS)
+    assert len(grids) == 2 and all(g["rows"] > 0 for g in grids), grids
+    assert all(g["scroll"] <= g["client"] + 1 and g["cut"] == [] for g in grids), grids
+    assert all(g["gap"] <= 2 for g in grids), grids
+    # Two flags are left out by default: no "none left out" beside them.
+    assert page.evaluate(PLACEHOLDER_JS) == ""
+
+    page.screenshot(
+        path=str(shots / f"leaderboard-{size}-full.png"),
+        scale="css",
+        full_page=True,
+        timeout=90_000,
+    )
+    context.close()
