@@ -19,7 +19,6 @@ ones docs/voter-experience.md shows (copied from such a run).
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -28,6 +27,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from benchmark.harness import CHROMIUM, chromium
+from tests.device_layout import LAYOUT_JS, SIZES, screenshot_folder, wide_or_small
 from tests.voter_server import VoterServer, run_voter_server
 
 pytestmark = [
@@ -36,43 +36,8 @@ pytestmark = [
     pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian chromium is not installed"),
 ]
 
-PHONE = {"is_mobile": True, "has_touch": True, "device_scale_factor": 3}
-SIZES: dict[str, dict[str, Any]] = {
-    "phone-360x740": {"viewport": {"width": 360, "height": 740}, **PHONE},
-    "phone-390x844": {"viewport": {"width": 390, "height": 844}, **PHONE},
-    "desktop-1280x900": {"viewport": {"width": 1280, "height": 900}},
-    "desktop-1920x1080": {"viewport": {"width": 1920, "height": 1080}},
-}
 VOTES = ("A is better", "B is better", "Tie", "Both are bad")
 PROMPT = "Det var en gang en gammel fisker som bodde ved fjorden og"
-
-# Every element of the page (shadow roots included) that is drawn, with its box, its font
-# size and whether it holds text of its own, is a control, or sits in small print.
-LAYOUT_JS = """
-() => {
-  const out = [];
-  const walk = (root, small) => {
-    for (const el of root.children) {
-      const style = getComputedStyle(el);
-      const box = el.getBoundingClientRect();
-      const inSmall = small || el.tagName === 'SMALL';
-      if (style.display !== 'none' && style.visibility !== 'hidden' && box.width > 0) {
-        const text = [...el.childNodes].some((n) => n.nodeType === 3 && n.textContent.trim());
-        out.push({tag: el.tagName, cls: String(el.className || '').slice(0, 60),
-          text: text ? el.textContent.trim().slice(0, 40) : '',
-          control: ['BUTTON', 'SELECT', 'TEXTAREA', 'INPUT', 'A'].includes(el.tagName),
-          small: inSmall, size: parseFloat(style.fontSize),
-          left: box.left, right: box.right, width: box.width, height: box.height});
-      }
-      if (el.shadowRoot) walk(el.shadowRoot, inSmall);
-      walk(el, inSmall);
-    }
-  };
-  walk(document, false);
-  return {layout: document.documentElement.clientWidth, screen: window.innerWidth,
-          scroll: document.documentElement.scrollWidth, elements: out};
-}
-"""
 
 # Every few milliseconds while the texts stream: where each button is on the screen.
 SAMPLE_BUTTONS_JS = """
@@ -123,10 +88,7 @@ def browser() -> Iterator[Any]:
 
 @pytest.fixture(scope="module")
 def shots(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    folder = Path(os.environ.get("ARENA_SCREENSHOT_DIR") or tmp_path_factory.mktemp("shots"))
-    folder.mkdir(parents=True, exist_ok=True)
-    print(f"\narena screenshots: {folder}")
-    return folder
+    return screenshot_folder(tmp_path_factory, "arena")
 
 
 def continuation_lengths(page: Page) -> list[int]:
@@ -137,23 +99,6 @@ def continuation_lengths(page: Page) -> list[int]:
             for (const el of r.querySelectorAll('*')) if (el.shadowRoot) walk(el.shadowRoot); };
           walk(document); return out; }"""
     )
-
-
-def wide_or_small(layout: dict[str, Any], phone: bool) -> tuple[list[str], list[str], list[str]]:
-    """What breaks the page at this size: elements past the screen's right edge, text under
-    16 px on a phone, controls smaller than 44 x 44 px."""
-    screen = layout["screen"]
-    wide, tiny_text, tiny_controls = [], [], []
-    for el in layout["elements"]:
-        name = f"{el['tag']}.{el['cls']} {el['text']!r}"
-        if el["right"] > screen + 1 or el["left"] < -1:
-            wide.append(f"{name} {el['left']:.0f}..{el['right']:.0f}")
-        # A field's own text counts too: under 16 px, a phone zooms in when it is tapped.
-        if phone and (el["text"] or el["control"]) and not el["small"] and el["size"] < 16:
-            tiny_text.append(f"{name} {el['size']}px")
-        if el["control"] and (el["width"] < 44 or el["height"] < 44):
-            tiny_controls.append(f"{name} {el['width']:.0f}x{el['height']:.0f}")
-    return wide, tiny_text, tiny_controls
 
 
 @pytest.mark.parametrize("size", list(SIZES))

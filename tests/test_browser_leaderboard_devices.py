@@ -21,7 +21,6 @@ else to a temporary folder; the test prints where.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -33,48 +32,13 @@ from playwright.sync_api import expect
 from app.cli import main
 from benchmark.harness import CHROMIUM, DemoServer, chromium, run_demo
 from tests.analytics_helpers import SAMPLE_CSV, legacy_truth
-from tests.test_browser_devices import SIZES, wide_or_small
+from tests.device_layout import LAYOUT_JS, SIZES, screenshot_folder, wide_or_small
 
 pytestmark = [
     pytest.mark.slow,
     pytest.mark.browser,
     pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian chromium is not installed"),
 ]
-
-# As tests/test_browser_devices.py's LAYOUT_JS: every drawn element with its box, font
-# size and kind; but each box is cut to what its ancestors let show (an `overflow` other
-# than visible clips), so that what counts is what a reader can see. Bokeh keeps an empty
-# element per glyph, as large as the glyph's data, inside the plot frame that clips it.
-LAYOUT_JS = """
-() => {
-  const out = [];
-  const walk = (root, small, clipL, clipR) => {
-    for (const el of root.children) {
-      const style = getComputedStyle(el);
-      const box = el.getBoundingClientRect();
-      const inSmall = small || el.tagName === 'SMALL';
-      const left = Math.max(box.left, clipL), right = Math.min(box.right, clipR);
-      if (style.display !== 'none' && style.visibility !== 'hidden' && box.width > 0
-          && right > left) {
-        const text = [...el.childNodes].some((n) => n.nodeType === 3 && n.textContent.trim());
-        out.push({tag: el.tagName, cls: String(el.className || '').slice(0, 60),
-          text: text ? el.textContent.trim().slice(0, 40) : '',
-          control: ['BUTTON', 'SELECT', 'TEXTAREA', 'INPUT', 'A'].includes(el.tagName),
-          small: inSmall, size: parseFloat(style.fontSize),
-          left, right, width: box.width, height: box.height});
-      }
-      const clips = style.overflowX !== 'visible';
-      const [l, r] = clips ? [Math.max(clipL, box.left), Math.min(clipR, box.right)]
-                           : [clipL, clipR];
-      if (el.shadowRoot) walk(el.shadowRoot, inSmall, l, r);
-      walk(el, inSmall, l, r);
-    }
-  };
-  walk(document, false, -Infinity, Infinity);
-  return {layout: document.documentElement.clientWidth, screen: window.innerWidth,
-          scroll: document.documentElement.scrollWidth, elements: out};
-}
-"""
 
 # Every Tabulator grid (in its shadow root): how wide its rows are against its box, which
 # texts are cut short, and how much room is left under its last row.
@@ -138,10 +102,7 @@ def browser() -> Iterator[Any]:
 
 @pytest.fixture(scope="module")
 def shots(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    folder = Path(os.environ.get("ARENA_SCREENSHOT_DIR") or tmp_path_factory.mktemp("shots"))
-    folder.mkdir(parents=True, exist_ok=True)
-    print(f"\nleaderboard screenshots: {folder}")
-    return folder
+    return screenshot_folder(tmp_path_factory, "leaderboard")
 
 
 @pytest.mark.parametrize("size", list(SIZES))
