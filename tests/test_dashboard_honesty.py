@@ -213,6 +213,11 @@ def test_the_answer_block_gives_the_pooled_rates_and_escapes_the_data(
     escaped = page.answer_html(ENG, replace(legacy, win_by_variant=hostile))
     assert "<script>" not in escaped and "&lt;script&gt;" in escaped
     assert "Loading" in page.answer_html(ENG, None)
+    # No votes (yet, or under these filters): the overall line says so, without a rate.
+    empty = legacy.win_by_variant.iloc[0:0]
+    nothing = page.answer_html(ENG, replace(legacy, win_overall=empty, win_by_variant=empty))
+    assert "<b>All MultiSynt models</b>: 0 votes in all: " in nothing
+    assert 'data-verdict="too_few"' in nothing and "%" not in nothing
 
 
 def test_the_tables_show_a_few_columns_and_every_one_on_demand() -> None:

@@ -215,11 +215,12 @@ def answer_html(t: Translator, data: DashboardData | None) -> str:
         if frame.empty or not int(frame["battles"].iloc[0]):
             continue
         items.append(_answer_item(t, name, frame.iloc[0]))
-    if not items:
-        body = f"<p>{html.escape(t('chart_empty'))}</p>"
-    else:
-        small = f"<small>{html.escape(t('lb_answer_small'))}</small>"
-        body = f"<ul>{''.join(items)}</ul>{small}"
+    if not items:  # no votes yet: the overall line says so (the summary line says why)
+        nothing = pd.Series({"decisive": 0, "battles": 0, "win_rate": float("nan")})
+        nothing["ci_low"] = nothing["ci_high"] = float("nan")
+        items.append(_answer_item(t, t("lb_answer_all"), nothing))
+    small = f"<small>{html.escape(t('lb_answer_small'))}</small>"
+    body = f"<ul>{''.join(items)}</ul>{small}"
     return f'<section class="leaderboard-answer" aria-label="{label}">{title}{body}</section>'
 
 
