@@ -27,6 +27,7 @@ native-data training, language by language?):
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -224,13 +225,24 @@ def language_ratings(
     """One row per (language, model), columns `RATING_COLUMNS`, best first per language.
 
     `counts` is `analytics.queries.pair_counts` output. The seed fixes the bootstrap, so
-    the same data always print the same intervals.
+    the same data always print the same intervals; each language draws from its own
+    generator (`group_rng`), so its intervals are the same whether it is rated alone or
+    beside other languages.
     """
-    rng = np.random.default_rng(seed)
     frames = []
     for language, group in counts.groupby("language", sort=True):
+        rng = group_rng(seed, str(language))
         frames.append(_rate_group(group, str(language), rounds, rng, min_votes))
     return _finish(frames)
+
+
+def group_rng(seed: int, group: str) -> np.random.Generator:
+    """The bootstrap's generator for one group of ratings (a language, or "all" for the
+    pooled fit): from `seed` and a stable hash of the group's name (not Python's `hash`,
+    which changes between processes), so a group's draws never depend on which other
+    groups a query holds or in what order."""
+    digest = hashlib.sha256(group.encode("utf-8")).digest()
+    return np.random.default_rng([seed, int.from_bytes(digest[:8], "little")])
 
 
 def pooled_variant_ratings(
@@ -250,7 +262,7 @@ def pooled_variant_ratings(
         label = np.where(fam == "hplt", "HPLT", "MultiSynt " + var.fillna("unknown").astype(str))
         subset[f"model_{side}"] = label
         subset[f"variant_{side}"] = np.where(fam == "hplt", None, var)
-    return _finish([_rate_group(subset, "all", rounds, np.random.default_rng(seed), min_votes)])
+    return _finish([_rate_group(subset, "all", rounds, group_rng(seed, "all"), min_votes)])
 
 
 def _rate_group(

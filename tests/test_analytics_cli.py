@@ -11,6 +11,7 @@ import duckdb
 import pytest
 from click.testing import CliRunner
 
+from analytics.data import LEGACY_CSV
 from app.cli import main
 from app.core.store.migrations import MIGRATIONS, migrate
 from tests.analytics_helpers import REPO, SAMPLE_CSV, SWE_HPLT, fill_fixture
@@ -146,3 +147,21 @@ def test_the_installed_entry_point_runs_import_and_leaderboard(tmp_path: Path) -
     board = json.loads(done.stdout)
     assert [r["language"] for r in board] == ["nob", "nob"]
     assert sum(r["battles"] for r in board if r["reference"]) == 2
+
+
+def test_a_language_alone_prints_the_intervals_of_the_full_board(tmp_path: Path) -> None:
+    # The old arena's whole log: its multilingual experiment printed [704.4, 1101.7] alone
+    # and [704.4, 1049.9] on the full board while the bootstrap shared one generator.
+    db = tmp_path / "arena.duckdb"
+    code, output = invoke("import-legacy", str(LEGACY_CSV), "--db", str(db))
+    assert code == 0, output
+    code, output = invoke("leaderboard", "--format", "json", "--db", str(db))
+    assert code == 0, output
+    board = json.loads(output)
+    for language in ("mul", "swe", "eus"):
+        args = ("leaderboard", "--language", language, "--format", "json", "--db", str(db))
+        code, output = invoke(*args)
+        assert code == 0, output
+        alone = [(r["model"], r["ci_low"], r["ci_high"]) for r in json.loads(output)]
+        full = [(r["model"], r["ci_low"], r["ci_high"]) for r in board if r["language"] == language]
+        assert alone and alone == full

@@ -129,3 +129,21 @@ def test_ratings_are_reproducible_and_pooled_by_variant() -> None:
     without_mul = voted[voted["language"] != "mul"]
     hplt = pooled[pooled["model"] == "HPLT"].iloc[0]
     assert hplt["battles"] == len(without_mul) and hplt["reference"]
+
+
+def test_a_languages_intervals_do_not_depend_on_the_other_languages_in_the_query() -> None:
+    log = synthetic_battles(20_000, seed=11)
+    voted = log.battles[log.battles["winner"].notna()]
+    keys = ["language", "model_a", "model_b", "family_a", "family_b", "variant_a", "variant_b"]
+    counts = voted.groupby([*keys, "winner"], dropna=False).size().rename("n").reset_index()
+    board = language_ratings(counts, rounds=200, seed=2)
+    languages = sorted(counts["language"].unique())
+    assert len(languages) == 14
+    # Each language alone, and the last ones with only a few others: the same rows.
+    for query in [[lang] for lang in languages] + [languages[-3:], languages[::-1]]:
+        alone = language_ratings(counts[counts["language"].isin(query)], rounds=200, seed=2)
+        expected = board[board["language"].isin(query)].reset_index(drop=True)
+        pd.testing.assert_frame_equal(alone.reset_index(drop=True), expected)
+    # Another seed gives other draws (the seed still matters).
+    other = language_ratings(counts, rounds=200, seed=3)
+    assert not np.allclose(other["ci_low"].astype(float), board["ci_low"].astype(float))
