@@ -114,8 +114,10 @@ def export_from(
     include_private: bool = False,
     spreadsheet_safe: bool = True,
     source: str | os.PathLike[str] = "the battle log",
+    voted_only: bool = False,
 ) -> int:
-    """`export_battles` on an open connection: the log itself or the analysts' snapshot."""
+    """`export_battles` on an open connection: the log itself or the analysts' snapshot;
+    `voted_only` leaves out the battles without a vote (failed, abandoned, unjudged)."""
     if fmt not in _COPY_OPTIONS:
         raise ValueError(f"format must be one of {sorted(_COPY_OPTIONS)}, not {fmt!r}")
     out = Path(out)
@@ -127,12 +129,13 @@ def export_from(
         )
     safe = spreadsheet_safe and fmt == "csv"
     columns = select_list(con, export_columns(include_private), spreadsheet_safe=safe)
+    where = "WHERE winner IS NOT NULL" if voted_only else ""
     out.parent.mkdir(parents=True, exist_ok=True)
     # Same folder, so the rename is atomic; DuckDB creates it with the usual umask.
     tmp_name = str(out.parent / f".{out.name}.{os.getpid()}-{secrets.token_hex(4)}.tmp")
     try:
         row = con.execute(
-            f"COPY (SELECT {columns} FROM battles ORDER BY created_at, battle_id) "
+            f"COPY (SELECT {columns} FROM battles {where} ORDER BY created_at, battle_id) "
             f"TO $path ({_COPY_OPTIONS[fmt]})",
             {"path": tmp_name},
         ).fetchone()
