@@ -24,6 +24,7 @@ pytestmark = [
 ]
 
 NOB = "Norwegian Bokmål · Norsk bokmål"
+READY = "The Norwegian Bokmål models are ready."
 PROMPT = "Det var en gang en gammel fisker som bodde ved fjorden og"
 
 # Both panes' continuation lengths, sampled every few milliseconds by the page itself.
@@ -101,8 +102,14 @@ def play(page: Page, prompt: str = PROMPT) -> None:
     language = page.get_by_label("Language")
     if language.input_value() != NOB:  # Bokeh's options carry their labels as values
         language.select_option(label=NOB)
+    # As a person does: Generate once the page says the new language's models are ready.
+    # Clicked while the server still checks them (Generate enabled in the browser, not yet
+    # disabled by the server), Panel 1.10 drops the click.
+    expect(page.get_by_text(READY)).to_be_visible(timeout=30_000)
+    generate = page.get_by_role("button", name="Generate")
+    expect(generate).to_be_enabled()
     page.get_by_label("Prompt").fill(prompt)
-    page.get_by_role("button", name="Generate").click()
+    generate.click()
     expect(page.get_by_role("button", name="A is better")).to_be_enabled(timeout=30_000)
 
 
