@@ -89,12 +89,13 @@ def test_leaderboard_renders_filters_downloads_and_follows_new_votes(tmp_path: P
         )
         # Screenshots to look at (under this test's tmp_path); on a desktop the filters
         # stand side by side, on a phone they stack.
-        board.screenshot(path=str(tmp_path / "leaderboard-desktop-swe.png"), full_page=True)
-        assert not filters_stacked(board)
-        # The desktop tabs close before the phone opens: with them still live on CI's two
-        # cores, the phone's screenshot once waited past 30 s for the page ("waiting for
-        # fonts to load", with no web font on the page).
+        # Live tabs slow a full-page screenshot of this long page on CI's two cores (one
+        # waited past 30 s): the arena tab closes first, and the screenshots have 90 s.
         arena.close()
+        board.screenshot(
+            path=str(tmp_path / "leaderboard-desktop-swe.png"), full_page=True, timeout=90_000
+        )
+        assert not filters_stacked(board)
         board.close()
         phone = browser.new_page(viewport={"width": 375, "height": 800})
         phone.goto(demo.url.replace("/arena", "/leaderboard"))
