@@ -22,7 +22,10 @@ import pandas as pd
 
 from analytics.wording import Wording, english
 
-Z95 = 1.959963984540054  # the 97.5% quantile of the standard normal
+# Re-exported: the one interval of the statistics and of matchmaking.
+from app.core.proportions import Z95 as Z95
+from app.core.proportions import wilson_interval as wilson_interval
+
 MIN_VOTES = 30
 MIN_INTERVAL_VOTES = 5  # fewer decisive votes: no interval is shown
 
@@ -41,23 +44,6 @@ def interval_known(
     hi = np.asarray(high, dtype=float)
     with np.errstate(invalid="ignore"):
         return (n >= min_votes) & np.isfinite(lo) & np.isfinite(hi) & (hi - lo > 1e-9)
-
-
-def wilson_interval(
-    successes: np.ndarray | float, trials: np.ndarray | float, z: float = Z95
-) -> tuple[np.ndarray, np.ndarray]:
-    """Lower and upper Wilson score bounds (NaN where there are no trials)."""
-    k = np.asarray(successes, dtype=float)
-    n = np.asarray(trials, dtype=float)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        p = k / n
-        z2 = z * z
-        denom = 1.0 + z2 / n
-        centre = (p + z2 / (2.0 * n)) / denom
-        half = z * np.sqrt(p * (1.0 - p) / n + z2 / (4.0 * n * n)) / denom
-        low = np.where(n > 0, np.clip(centre - half, 0.0, 1.0), np.nan)
-        high = np.where(n > 0, np.clip(centre + half, 0.0, 1.0), np.nan)
-    return low, high
 
 
 def small_sample_warning(

@@ -27,6 +27,30 @@ class SyntheticLog:
     battles: pd.DataFrame
     # (language, model) -> true log-strength relative to the language's HPLT model (0).
     true_strength: dict[tuple[str, str], float]
+    # (language, translation system) -> the true share of decisive votes its MultiSynt
+    # model wins against HPLT (`decisive_share`): what `analytics.verdicts` estimates.
+    true_share: dict[tuple[str, str], float]
+
+
+def decisive_share(theta: float, tie_rate: float) -> float:
+    """The share of decisive votes a model of log-strength `theta` wins against the
+    reference (0), as `synthetic_battles` draws votes without position bias: it wins
+    with p - t/2 and loses with 1 - p - t/2, where p = sigmoid(theta) and t is the tie
+    probability."""
+    p = 1.0 / (1.0 + np.exp(-theta))
+    t = min(tie_rate, 2.0 * min(p, 1.0 - p))
+    return float((p - t / 2) / (1.0 - t))
+
+
+def counts_from(battles: pd.DataFrame) -> pd.DataFrame:
+    """`analytics.queries.pair_counts` of these battles without a database: votes per
+    (language, left model, right model, winner), for simulations with thousands of logs."""
+    voted = battles[battles["winner"].notna() & (battles["status"] == "completed")]
+    keys = ["language", "model_a", "model_b", "winner"]
+    models = ["family_a", "family_b", "variant_a", "variant_b"]
+    grouped = voted.groupby(keys, sort=True, dropna=False)
+    counts = grouped[models].first().join(grouped.size().rename("n")).reset_index()
+    return counts[["language", "model_a", "model_b", *models, "winner", "n"]]
 
 
 def synthetic_battles(
@@ -48,12 +72,14 @@ def synthetic_battles(
     registry = registry or load_registry()
     langs = list(registry.languages.values())
     truth: dict[tuple[str, str], float] = {}
+    shares: dict[tuple[str, str], float] = {}
     rows: list[tuple[str, str, str, str | None, str, float]] = []  # one per MultiSynt model
     for lang in langs:
         truth[(lang.code, lang.hplt.model_id)] = 0.0
         for c in lang.multisynt:
             theta = float(rng.normal(-0.3, 0.35))
             truth[(lang.code, c.model_id)] = theta
+            shares[(lang.code, str(c.variant))] = decisive_share(theta, tie_rate)
             rows.append((lang.code, c.model_id, "multisynt", c.variant, lang.hplt.model_id, theta))
     # Busier languages first, as in the real log (Zipf-like weights over languages).
     weights = 1.0 / np.arange(1, len(langs) + 1)
@@ -105,4 +131,4 @@ def synthetic_battles(
             "error": np.where(status == "failed", "a: timeout: synthetic", None),
         }
     )
-    return SyntheticLog(frame, truth)
+    return SyntheticLog(frame, truth, shares)

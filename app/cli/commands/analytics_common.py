@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import click
 import duckdb
@@ -19,6 +20,9 @@ import duckdb
 from app.core.settings import Settings, load_settings
 from app.core.store.database import StoreError, StoreLockedError, open_database
 from app.core.store.migrations import pending_migrations
+
+if TYPE_CHECKING:
+    from analytics.queries import Filters
 
 log = logging.getLogger(__name__)
 
@@ -128,3 +132,43 @@ def _check_schema(con: duckdb.DuckDBPyConnection, path: Path) -> None:
             f"The battle log {path} has an older schema (missing: {', '.join(pending)}). "
             "Start the arena (or run import-legacy) once to upgrade it, then try again."
         )
+
+
+def vote_filter_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """The options that choose which votes count (`--exclude-flag`, `--include-flagged`,
+    `--source`), shared by the commands that compute statistics; `vote_filters` reads them."""
+    options = [
+        click.option(
+            "--exclude-flag",
+            "exclude_flags",
+            multiple=True,
+            help="Leave out battles with this flag (repeatable; default: identity_tell, "
+            "vote_burst).",
+        ),
+        click.option(
+            "--include-flagged", is_flag=True, help="Count every voted battle, flagged or not."
+        ),
+        click.option(
+            "--source",
+            "sources",
+            type=click.Choice(["arena", "legacy"]),
+            multiple=True,
+            help="Only these sources (repeatable; default: both).",
+        ),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+def vote_filters(
+    exclude_flags: tuple[str, ...], include_flagged: bool, sources: tuple[str, ...]
+) -> Filters:
+    """The `Filters` that `vote_filter_options` describe."""
+    from analytics.queries import SOURCES, UNTRUSTED_FLAGS, Filters
+
+    if include_flagged:
+        exclude_flags = ()
+    elif not exclude_flags:
+        exclude_flags = UNTRUSTED_FLAGS
+    return Filters(sources=sources or SOURCES, exclude_flags=exclude_flags)

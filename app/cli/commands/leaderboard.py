@@ -12,6 +12,8 @@ from app.cli.commands.analytics_common import (
     UsageLineError,
     read_battle_log,
     settings_from,
+    vote_filter_options,
+    vote_filters,
 )
 from app.core.registry import load_registry
 
@@ -40,20 +42,7 @@ from app.core.registry import load_registry
     type=int,
     help="Bootstrap rounds (default: ARENA_ANALYTICS__BOOTSTRAP_ROUNDS, 1000).",
 )
-@click.option(
-    "--exclude-flag",
-    "exclude_flags",
-    multiple=True,
-    help="Leave out battles with this flag (repeatable; default: identity_tell, vote_burst).",
-)
-@click.option("--include-flagged", is_flag=True, help="Count every voted battle, flagged or not.")
-@click.option(
-    "--source",
-    "sources",
-    type=click.Choice(["arena", "legacy"]),
-    multiple=True,
-    help="Only these sources (repeatable; default: both).",
-)
+@vote_filter_options
 @click.option("--seed", type=int, default=0, show_default=True, help="Bootstrap seed.")
 @click.pass_context
 def command(
@@ -71,12 +60,6 @@ def command(
     """Print Bradley-Terry ratings with 95% intervals and vote counts per model."""
     # Imported here: pandas takes a while to load, and `oellm-arena supervisor` never needs it.
     from analytics.leaderboard import format_table, leaderboard, to_records
-    from analytics.queries import SOURCES, UNTRUSTED_FLAGS, Filters
-
-    if include_flagged:
-        exclude_flags = ()
-    elif not exclude_flags:
-        exclude_flags = UNTRUSTED_FLAGS
 
     settings = settings_from(ctx, db_path=db)
     if language:
@@ -89,7 +72,7 @@ def command(
             con,
             language=language,
             pooled=by_variant,
-            filters=Filters(sources=sources or SOURCES, exclude_flags=exclude_flags),
+            filters=vote_filters(exclude_flags, include_flagged, sources),
             rounds=settings.analytics.bootstrap_rounds if rounds is None else rounds,
             seed=seed,
             min_votes=settings.analytics.min_votes,
