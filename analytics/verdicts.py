@@ -248,7 +248,7 @@ def pool(cells: Iterable[Cell], weights: Iterable[float]) -> Verdict:
     return Verdict(share, low, high, decisive, votes, variance, said, needed, languages)
 
 
-def _language_weights(cells: list[Cell]) -> list[float]:
+def language_weights(cells: list[Cell]) -> list[float]:
     """Each language the same weight, shared equally by its systems with votes."""
     per_language: dict[str, int] = {}
     for c in cells:
@@ -288,7 +288,7 @@ def summarise(counts: pd.DataFrame) -> Summary:
     """Every verdict, from `analytics.queries.pair_counts` output (the filters applied)."""
     cells = cells_of(counts)
     pooled = [c for c in cells if c.language not in APART]
-    overall = pool(pooled, _language_weights(pooled))
+    overall = pool(pooled, language_weights(pooled))
     systems = {
         s: pool([c for c in pooled if c.system == s], [1.0 for c in pooled if c.system == s])
         for s in sorted({c.system for c in pooled})

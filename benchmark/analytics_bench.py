@@ -6,6 +6,7 @@ Measures, on a real DuckDB file built through the store:
 - the same intervals by resampling battle rows (the usual approach), same fitter, same
   rounds: the ratio is what counting buys;
 - every dashboard query and the analysts' views (target: <= 300 ms each);
+- `oellm-arena summary` (the pooled verdicts), the whole command (target: <= 5 s wall);
 - how well the ratings recover the truth (error, interval coverage), and the snapshot.
 
 Usage (not a test; a few minutes at most):
@@ -18,6 +19,8 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
+import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -34,9 +37,11 @@ from analytics.dashboard import load_dashboard
 from analytics.queries import Filters
 from analytics.ratings import ELO_SCALE, PairTable, language_ratings, pair_table, rate
 from analytics.synthetic import synthetic_battles
+from analytics.verdicts import summarise
 from app.core.store import BattleStore
 
 RATINGS_TARGET_S = 1.0
+SUMMARY_TARGET_S = 5.0  # `oellm-arena summary` on a million battles, start to finish
 QUERY_TARGET_S = 0.3
 
 
@@ -131,6 +136,20 @@ def snapshot_under_load(store: BattleStore, path: Path) -> tuple[float, float]:
     done.set()
     voter.join()
     return elapsed, max(latencies, default=0.0)
+
+
+def summary_command_wall_s(store: BattleStore, folder: Path) -> float:
+    """Wall time of `oellm-arena summary --format json` on a copy of the log, as an
+    analyst runs it: a new process, imports, the query and the verdicts."""
+    copy = folder / "summary.duckdb"
+    store.snapshot(copy)
+    start = time.perf_counter()
+    subprocess.run(
+        [sys.executable, "-m", "app.cli", "summary", "--format", "json", "--db", str(copy)],
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
+    return time.perf_counter() - start
 
 
 def main() -> None:
@@ -235,6 +254,8 @@ def main() -> None:
                 "SELECT * FROM analytics.votes_per_day").fetchall()),
             ("view sides (count per model)", lambda c: c.execute(
                 "SELECT model, outcome, count(*) FROM analytics.sides GROUP BY ALL").fetchall()),
+            ("pooled verdicts (pair_counts + summarise)", lambda c: summarise(
+                queries.pair_counts(c))),
             ("whole page refresh (all of the above + stats)", lambda c: load_dashboard(
                 c, Filters(), rounds=args.rounds)),
         ]  # fmt: skip
@@ -256,6 +277,13 @@ def main() -> None:
         print(
             f"  {'download: one language as Parquet':<48}{med * 1000:>8.1f} ms  "
             f"({len(payload) / 1e6:.1f} MB)"
+        )
+        summary_s = summary_command_wall_s(store, Path(tmp))
+        report["summary_command_s"] = summary_s
+        ok = "ok" if summary_s <= SUMMARY_TARGET_S else "OVER TARGET"
+        print(
+            f"  {'oellm-arena summary, whole command (wall)':<48}{summary_s * 1000:>8.1f} ms"
+            f"  [target {SUMMARY_TARGET_S:.0f} s: {ok}]"
         )
         snapshot_s, vote_latency = snapshot_under_load(store, Path(tmp) / "snapshot.duckdb")
         report["snapshot_s"] = snapshot_s

@@ -265,6 +265,7 @@ COMMAND_MODULES: list[str] = [
     "sql",
     "import_legacy",
     "leaderboard",
+    "summary",
     "snapshot",
     "retention",
     "benchmark",
