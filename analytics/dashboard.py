@@ -1,7 +1,8 @@
 """Everything the `/leaderboard` page shows, computed in one go for one set of filters.
 
 Two aggregate queries (pair counts, votes per day) feed every table: the page stays fast
-on a large log and all its numbers describe the same instant.
+on a large log and all its numbers describe the same instant. The win rates are the
+pooled verdicts of `analytics.verdicts`, the numbers `oellm-arena summary` prints.
 """
 
 from __future__ import annotations
@@ -13,10 +14,11 @@ from datetime import date, datetime
 import duckdb
 import pandas as pd
 
-from analytics import queries, summaries
+from analytics import queries, summaries, verdict_tables
 from analytics.queries import Filters
 from analytics.ratings import DEFAULT_ROUNDS, language_ratings, pooled_variant_ratings
 from analytics.stats import MIN_VOTES, reword_warnings
+from analytics.verdicts import Summary, summarise
 from analytics.wording import Wording, english
 
 
@@ -28,6 +30,7 @@ class DashboardData:
     last_day: date | None
     matched_votes: int
     counts: pd.DataFrame
+    summary: Summary  # the pooled verdicts; the four win tables below are its rows
     win_overall: pd.DataFrame  # one row: MultiSynt vs HPLT pooled (without `mul`)
     win_by_language: pd.DataFrame
     win_by_variant: pd.DataFrame
@@ -81,6 +84,7 @@ def load_dashboard(
     first_day, last_day = queries.vote_date_range(con)
     counts = queries.pair_counts(con, filters)
     per_day = queries.votes_per_day(con, filters)
+    summary = summarise(counts)
     return DashboardData(
         filters=filters,
         marker=marker,
@@ -88,10 +92,11 @@ def load_dashboard(
         last_day=last_day,
         matched_votes=int(counts["n"].sum()) if len(counts) else 0,
         counts=counts,
-        win_overall=summaries.win_rate_overall(counts, min_votes),
-        win_by_language=summaries.win_rates_by_language(counts, min_votes),
-        win_by_variant=summaries.win_rates_by_variant(counts, min_votes),
-        win_by_language_variant=summaries.win_rates_by_variant(counts, min_votes, by_language=True),
+        summary=summary,
+        win_overall=verdict_tables.overall_table(summary, min_votes),
+        win_by_language=verdict_tables.languages_table(summary, min_votes),
+        win_by_variant=verdict_tables.systems_table(summary, min_votes),
+        win_by_language_variant=verdict_tables.cells_table(summary, min_votes),
         ratings=language_ratings(counts, rounds, seed, min_votes),
         pooled_ratings=pooled_variant_ratings(counts, rounds, seed, min_votes),
         position=summaries.position_bias_by_language(counts, min_votes),

@@ -46,7 +46,6 @@ from dataclasses import dataclass, field
 from itertools import combinations
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from analytics.stats import MIN_INTERVAL_VOTES
@@ -97,6 +96,9 @@ class Verdict:
     verdict: str
     votes_needed: int | None
     languages: tuple[str, ...] = ()
+    wins: int = 0  # MultiSynt's decisive wins, summed over the cells pooled
+    ties: int = 0
+    both_bad: int = 0
 
     @property
     def elo(self) -> tuple[float | None, float | None, float | None]:
@@ -114,6 +116,9 @@ class Verdict:
             "elo_high": _num(elo_high, 1),
             "decisive": self.decisive,
             "votes": self.votes,
+            "wins": self.wins,
+            "ties": self.ties,
+            "both_bad": self.both_bad,
             "verdict": self.verdict,
             "votes_needed": self.votes_needed,
             "languages": list(self.languages),
@@ -227,13 +232,20 @@ def votes_needed(effect: float, variance: float, decisive: int, said: str) -> in
 def pool(cells: Iterable[Cell], weights: Iterable[float]) -> Verdict:
     """The weighted average of cell shares, with its Wilson interval at the Kish
     effective number of votes, its verdict and the votes still needed."""
+    cells = list(cells)
     pairs = [(c, w) for c, w in zip(cells, weights, strict=True) if c.decisive and w > 0]
     decisive = sum(c.decisive for c, _ in pairs)
-    votes = sum(c.decisive + c.ties + c.both_bad for c, _ in pairs)
+    # The votes behind the comparison: every battle of its cells, ties included.
+    votes = sum(c.decisive + c.ties + c.both_bad for c in cells)
     languages = tuple(sorted({c.language for c, _ in pairs}))
+    counted = {
+        "wins": sum(c.wins for c, _ in pairs),
+        "ties": sum(c.ties for c in cells),
+        "both_bad": sum(c.both_bad for c in cells),
+    }
     if not pairs:
         nan = math.nan
-        return Verdict(nan, nan, nan, 0, votes, nan, "too_few", None, languages)
+        return Verdict(nan, nan, nan, 0, votes, nan, "too_few", None, languages, **counted)
     total = sum(w for _, w in pairs)
     share = sum(w * c.share for c, w in pairs) / total
     variance = sum((w / total) ** 2 * c.variance for c, w in pairs)
@@ -245,7 +257,7 @@ def pool(cells: Iterable[Cell], weights: Iterable[float]) -> Verdict:
         low, high = (float(x) for x in wilson_interval(only.wins, only.decisive))
     said = verdict(decisive, low, high)
     needed = votes_needed(share - 0.5, variance, decisive, said)
-    return Verdict(share, low, high, decisive, votes, variance, said, needed, languages)
+    return Verdict(share, low, high, decisive, votes, variance, said, needed, languages, **counted)
 
 
 def language_weights(cells: list[Cell]) -> list[float]:
@@ -307,16 +319,3 @@ def summarise(counts: pd.DataFrame) -> Summary:
             )
         )
     return Summary(overall, systems, differences, languages, cells)
-
-
-def verdict_frame(summary: Summary) -> pd.DataFrame:
-    """Every language x system verdict and each language's average, one row each
-    (`system` = "all" for the average), for the page's table."""
-    rows = []
-    for lv in summary.languages:
-        for system, v in [(ALL_SYSTEMS, lv.overall), *lv.systems.items()]:
-            rows.append({"language": lv.language, "system": system, **v.to_dict()})
-    frame = pd.DataFrame(rows)
-    if frame.empty:
-        return frame
-    return frame.astype({"votes_needed": "Int64"}).replace({np.nan: None})

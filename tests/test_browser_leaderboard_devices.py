@@ -126,12 +126,22 @@ def test_the_leaderboard_fits_the_device_and_opens_with_the_answer(  # type: ign
     answer = page.locator(".leaderboard-answer")
     expect(answer).to_be_visible()
     expect(answer.locator("li").first).to_contain_text("All MultiSynt models")
-    expect(answer.locator("li")).to_have_count(4)  # overall, then opus, tower72b, tower9b
+    # Overall, then opus, tower72b, tower9b; the rest folded under two lines.
+    expect(answer.locator(":scope > ul > li")).to_have_count(4)
+    expect(answer.locator("details")).to_have_count(2)
+    expect(answer.locator("details li").first).to_be_hidden()
     box = answer.bounding_box()
     filters = page.locator(".leaderboard-language").bounding_box()
     assert box and filters
     assert box["y"] < height / 2 and box["y"] + box["height"] <= filters["y"], (box, filters)
     page.screenshot(path=str(shots / f"leaderboard-{size}.png"), scale="css")
+
+    # Each language's verdict, and the votes it still needs, one tap away.
+    by_language = answer.locator("details", has_text="By language")
+    by_language.locator("summary").click()
+    expect(by_language.locator("li")).to_have_count(len(truth.battles_by_language))
+    expect(by_language.locator("li", has_text="Swedish")).to_be_visible()
+    by_language.screenshot(path=str(shots / f"leaderboard-{size}-by-language.png"), scale="css")
 
     layout = page.evaluate(LAYOUT_JS)
     assert layout["layout"] == width  # laid out at the device's width, not zoomed out

@@ -36,6 +36,7 @@ from analytics.queries import Filters
 from analytics.stats import interval_known
 from analytics.summaries import verdict
 from analytics.synthetic import synthetic_battles
+from analytics.verdicts import summarise
 from app.cli import main
 from app.core.i18n import load_catalogue
 from app.core.store import BattleStore
@@ -202,22 +203,44 @@ def test_the_answer_block_gives_the_pooled_rates_and_escapes_the_data(
     text = page.answer_html(ENG, legacy)
     overall = legacy.win_overall.iloc[0]
     assert overall["decisive"] == legacy.win_by_variant["decisive"].sum()
-    assert "<b>All MultiSynt models</b>: 60% of 10 decisive votes" in text
-    assert "95% interval 31% to 83%" in text and "11 votes in all" in text
+    # Each language weighs the same: eus 1/2, fin 1/3, nob 2/2 and swe (tower72b 1/1,
+    # tower9b 1/2) average to 65%, where pooling the 10 votes would say 60%.
+    assert "<b>All MultiSynt models</b>: 65% of 10 decisive votes" in text
+    assert "95% interval 35% to 86%" in text and "11 votes in all" in text
+    assert 'no clear difference yet</span> <span class="needed">· 79 more decisive' in text
     assert '<li data-verdict="too_few"><b>MultiSynt tower72b</b>: 100% of 1 decisive vote' in text
     assert text.index("All MultiSynt models") < text.index("MultiSynt opus")
+    assert "By language (5)" in text and "<b>Multilingual experiment</b>" in text
+    assert text.index("<b>Swedish</b>") < text.index("<b>Multilingual experiment</b>")
     swedish = page.answer_html(SWE, legacy)
     # Numbers as the locale writes them (Swedish: a no-break space before "%").
-    assert "60\xa0% av 10 avgörande röster" in swedish and "för få röster" in swedish
-    hostile = legacy.win_by_variant.assign(variant="<script>x</script>")
-    escaped = page.answer_html(ENG, replace(legacy, win_by_variant=hostile))
+    assert "65\xa0% av 10 avgörande röster" in swedish and "för få röster" in swedish
+    assert "79 avgörande röster till behövs" in swedish
+    systems = legacy.summary.systems
+    hostile = replace(legacy.summary, systems={"<script>x</script>": systems["tower9b"]})
+    escaped = page.answer_html(ENG, replace(legacy, summary=hostile))
     assert "<script>" not in escaped and "&lt;script&gt;" in escaped
     assert "Loading" in page.answer_html(ENG, None)
     # No votes (yet, or under these filters): the overall line says so, without a rate.
-    empty = legacy.win_by_variant.iloc[0:0]
-    nothing = page.answer_html(ENG, replace(legacy, win_overall=empty, win_by_variant=empty))
+    nothing = page.answer_html(ENG, replace(legacy, summary=summarise(legacy.counts.iloc[0:0])))
     assert "<b>All MultiSynt models</b>: 0 votes in all: " in nothing
     assert 'data-verdict="too_few"' in nothing and "%" not in nothing
+
+
+def test_the_votes_still_needed_are_in_the_table(legacy: DashboardData) -> None:
+    wins = page.win_table(ENG, legacy).set_index(["language", "variant"])
+    cells = {(lv.language, s): v for lv in legacy.summary.languages for s, v in lv.systems.items()}
+    assert set(wins.index) == set(cells)
+    for key, v in cells.items():
+        needed = wins.loc[key, "needed"]
+        if v.verdict == "too_few":
+            assert needed == ""
+        elif v.verdict == "open":
+            assert needed == (f"{v.votes_needed} more decisive votes needed" if v.votes_needed
+                              else "cannot be estimated yet")  # fmt: skip
+        else:
+            assert needed == "decided"
+    assert "needed" in page.WIN_SHOWN
 
 
 def test_the_tables_show_a_few_columns_and_every_one_on_demand() -> None:

@@ -20,12 +20,12 @@ import html
 from types import ModuleType
 
 import pandas as pd
-from babel.numbers import format_percent
+from babel.numbers import format_decimal, format_percent
 
 from analytics.dashboard import DashboardData
 from analytics.palette import FAMILY_COLORS
 from analytics.stats import interval_text
-from analytics.summaries import verdict
+from analytics.verdicts import Difference, Verdict
 from app.core.i18n import Translator
 from app.core.registry import Registry
 
@@ -52,6 +52,7 @@ WIN_COLUMNS = (
     "win_rate",
     "interval",
     "decisive",
+    "needed",
     "warning",
     "battles",
     "multisynt_wins",
@@ -61,7 +62,7 @@ WIN_COLUMNS = (
     "ci_low",
     "ci_high",
 )
-WIN_SHOWN = ("language", "variant", "win_rate", "interval", "decisive", "warning")
+WIN_SHOWN = ("language", "variant", "win_rate", "interval", "decisive", "needed", "warning")
 VERDICT_KEYS = {
     "multisynt": "lb_verdict_multisynt",
     "hplt": "lb_verdict_hplt",
@@ -92,9 +93,10 @@ COLUMN_FIT: dict[str, tuple[int, int, int]] = {
     "language": (1, 96, 1),  # the model ids name their language
     "battles": (1, 84, 2),
     "decisive": (1, 96, 2),
+    "needed": (2, 120, 2),
     "warning": (3, 180, 3),
 }
-TEXT_COLUMNS = {"language", "model", "variant", "interval", "warning"}
+TEXT_COLUMNS = {"language", "model", "variant", "interval", "needed", "warning"}
 PLAIN_FORMATTERS = {c: {"type": "plaintext"} for c in {*TABLE_COLUMNS, *WIN_COLUMNS}}
 GRID_CONFIGURATION = {
     "responsiveLayout": "collapse",
@@ -159,9 +161,15 @@ def ratings_table(t: Translator, data: DashboardData) -> pd.DataFrame:
 
 def win_table(t: Translator, data: DashboardData) -> pd.DataFrame:
     """MultiSynt against HPLT per language and variant, as the page shows it (columns
-    `WIN_COLUMNS`, titled by `column_names`; the interval as text, as in the ratings)."""
+    `WIN_COLUMNS`, titled by `column_names`; the interval as text, as in the ratings;
+    `needed`: the decisive votes still needed, `needed_text`)."""
     table = data.notes(data.win_by_language_variant, t)
-    table = table.assign(interval=interval_text(table, t, digits=2))[list(WIN_COLUMNS)].round(3)
+    needed = [
+        needed_text(t, said, None if pd.isna(n) else int(n)) or ""
+        for said, n in zip(table["verdict"], table["votes_needed"], strict=True)
+    ]
+    table = table.assign(interval=interval_text(table, t, digits=2), needed=needed)
+    table = table[list(WIN_COLUMNS)].round(3)
     # No rate without decisive votes: an empty cell, not "NaN".
     rates = ["win_rate", "ci_low", "ci_high"]
     return table.assign(**{c: table[c].astype(object).where(table[c].notna(), None) for c in rates})
@@ -181,6 +189,18 @@ def chart_titles(t: Translator) -> dict[str, str]:
     return {name: t(keys[name]) for name in CHARTS}
 
 
+def folded_css(name: str) -> str:
+    """A `<details class=name>` that opens with a 44 px line and shows its state with
+    an arrow. Each pane draws in its own shadow root, so each carries its copy."""
+    return f"""
+.{name} summary {{ min-height: 44px; display: flex; align-items: center; cursor: pointer; }}
+.{name} summary::before {{ content: "\\25B8"; margin-right: 0.4em; }}
+.{name}[open] summary::before {{ content: "\\25BE"; }}
+.{name} summary::-webkit-details-marker {{ display: none; }}
+.{name} ul {{ margin: 0.2em 0 0.6em; }}
+"""
+
+
 ANSWER_CSS = (
     f".leaderboard-answer {{ border-left: 6px solid {FAMILY_COLORS['multisynt']}; }}"
     + """
@@ -190,15 +210,19 @@ ANSWER_CSS = (
 .leaderboard-answer li { margin: 0 0 0.45em; line-height: 1.4; }
 .leaderboard-answer .verdict { font-weight: 600; }
 .leaderboard-answer small { color: #444; }
+.leaderboard-answer .needed { color: #333; }
 """
+    + folded_css("leaderboard-breakdown")
 )
 
 
 def answer_html(t: Translator, data: DashboardData | None) -> str:
-    """The block the page opens with: MultiSynt against HPLT pooled over languages,
-    overall and per translation system; each with its win rate among decisive votes, its
-    95% interval (or "too few votes"), its votes and what the interval says. Escaped:
-    the variant names are data."""
+    """The block the page opens with: the pooled verdicts (`analytics.verdicts`, the
+    numbers of `oellm-arena summary`). MultiSynt against HPLT over the languages, overall
+    and per translation system, each with its win rate among decisive votes, its 95%
+    interval (or "too few votes"), its votes, what the interval says and the decisive
+    votes still needed; folded under it, the systems against each other and each
+    language. Escaped: the variant names are data."""
     title = f"<h2>{html.escape(t('lb_answer_title'))}</h2>"
     label = html.escape(t("lb_answer_title"))
     if data is None:
@@ -206,42 +230,95 @@ def answer_html(t: Translator, data: DashboardData | None) -> str:
         return (
             f'<section class="leaderboard-answer" aria-label="{label}">{title}{loading}</section>'
         )
-    rows = [(t("lb_answer_all"), data.win_overall)]
-    variants = data.win_by_variant.sort_values("variant")
-    for _, row in variants.iterrows():
-        rows.append((f"MultiSynt {row['variant']}", variants.loc[[row.name]]))
-    items = []
-    for name, frame in rows:
-        if frame.empty or not int(frame["battles"].iloc[0]):
-            continue
-        items.append(_answer_item(t, name, frame.iloc[0]))
-    if not items:  # no votes yet: the overall line says so (the summary line says why)
-        nothing = pd.Series({"decisive": 0, "battles": 0, "win_rate": float("nan")})
-        nothing["ci_low"] = nothing["ci_high"] = float("nan")
-        items.append(_answer_item(t, t("lb_answer_all"), nothing))
+    summary = data.summary
+    items = [_answer_item(t, t("lb_answer_all"), summary.overall)]
+    items += [
+        _answer_item(t, f"MultiSynt {system}", v)
+        for system, v in sorted(summary.systems.items())
+        if v.votes
+    ]
+    differences = [_difference_item(t, d) for d in summary.differences]
+    # By name in the interface language; the multilingual experiment (not pooled) last.
+    by_name = sorted(
+        summary.languages, key=lambda lv: (not lv.pooled, t.language_name(lv.language))
+    )
+    languages = [_answer_item(t, t.language_name(lv.language), lv.overall) for lv in by_name]
     small = f"<small>{html.escape(t('lb_answer_small'))}</small>"
-    body = f"<ul>{''.join(items)}</ul>{small}"
+    body = (
+        f"<ul>{''.join(items)}</ul>"
+        + _folded(t("lb_systems_compared"), differences)
+        + _folded(t("lb_by_language"), languages)
+        + small
+    )
     return f'<section class="leaderboard-answer" aria-label="{label}">{title}{body}</section>'
 
 
-def _answer_item(t: Translator, name: str, row: pd.Series) -> str:
-    locale = t.language.locale
-    decisive, votes = int(row["decisive"]), int(row["battles"])
-    said = verdict(decisive, float(row["ci_low"]), float(row["ci_high"]))
-    parts = []
-    if decisive:
-        rate = format_percent(float(row["win_rate"]), locale=locale)
-        parts.append(t.plural("lb_answer_line", decisive, rate=rate, decisive=decisive))
-    if said != "too_few":
-        low = format_percent(float(row["ci_low"]), locale=locale)
-        high = format_percent(float(row["ci_high"]), locale=locale)
-        parts.append(t("lb_answer_interval", low=low, high=high))
-    parts.append(t.plural("lb_answer_votes", votes, votes=votes))
-    text = html.escape(" · ".join(parts))
-    judged = html.escape(t(VERDICT_KEYS[said]))
+def _folded(heading: str, items: list[str]) -> str:
+    """`items` under a line that says what and how many, opened on demand."""
+    if not items:
+        return ""
     return (
-        f'<li data-verdict="{said}"><b>{html.escape(name)}</b>: {text}: '
-        f'<span class="verdict">{judged}</span></li>'
+        f'<details class="leaderboard-breakdown"><summary><span>{html.escape(heading)} '
+        f"({len(items)})</span></summary><ul>{''.join(items)}</ul></details>"
+    )
+
+
+def needed_text(t: Translator, said: str, needed: int | None) -> str | None:
+    """The decisive votes still needed, as the page says it: "decided", "12 more
+    decisive votes needed", "cannot be estimated yet"; None with too few votes (the
+    verdict says so)."""
+    if said == "too_few":
+        return None
+    if said != "open":
+        return t("lb_decided")
+    if needed is None:
+        return t("lb_needed_unknown")
+    return t.plural("lb_needed", needed, n=format_decimal(needed, locale=t.language.locale))
+
+
+def _answer_item(t: Translator, name: str, v: Verdict) -> str:
+    locale = t.language.locale
+    parts = []
+    if v.decisive:
+        rate = format_percent(v.win_rate, locale=locale)
+        parts.append(t.plural("lb_answer_line", v.decisive, rate=rate, decisive=v.decisive))
+    if v.verdict != "too_few":
+        low = format_percent(v.ci_low, locale=locale)
+        high = format_percent(v.ci_high, locale=locale)
+        parts.append(t("lb_answer_interval", low=low, high=high))
+    parts.append(t.plural("lb_answer_votes", v.votes, votes=v.votes))
+    text = html.escape(" · ".join(parts))
+    judged = html.escape(t(VERDICT_KEYS[v.verdict]))
+    needed = needed_text(t, v.verdict, v.votes_needed)
+    more = f' <span class="needed">· {html.escape(needed)}</span>' if needed else ""
+    return (
+        f'<li data-verdict="{v.verdict}"><b>{html.escape(name)}</b>: {text}: '
+        f'<span class="verdict">{judged}</span>{more}</li>'
+    )
+
+
+def _difference_item(t: Translator, d: Difference) -> str:
+    locale = t.language.locale
+    text = ""
+    if d.verdict != "too_few":
+        points = format_decimal(round(100 * d.difference, 1), format="+0.0;-0.0", locale=locale)
+        low = format_decimal(round(100 * d.ci_low, 1), format="+0.0;-0.0", locale=locale)
+        high = format_decimal(round(100 * d.ci_high, 1), format="+0.0;-0.0", locale=locale)
+        text = t("lb_difference", a=d.a, b=d.b, points=points, low=low, high=high)
+    if d.verdict in ("a", "b"):
+        judged = t("lb_difference_better", system=d.a if d.verdict == "a" else d.b)
+    else:
+        judged = t(VERDICT_KEYS[d.verdict])
+    said = "open" if d.verdict == "open" else ("too_few" if d.verdict == "too_few" else "decided")
+    needed = needed_text(t, said, d.votes_needed)
+    more = f' <span class="needed">· {html.escape(needed)}</span>' if needed else ""
+    if d.verdict == "too_few":  # the verdict says it: no numbers to show
+        said_first = f"<b>{html.escape(d.a)} / {html.escape(d.b)}</b>"
+    else:
+        said_first = html.escape(text)
+    return (
+        f'<li data-verdict="{d.verdict}">{said_first}: '
+        f'<span class="verdict">{html.escape(judged)}</span>{more}</li>'
     )
 
 
@@ -302,11 +379,4 @@ def warnings_html(t: Translator, data: DashboardData) -> str:
     )
 
 
-NOTES_CSS = """
-.leaderboard-notes summary { min-height: 44px; display: flex; align-items: center;
-  cursor: pointer; }
-.leaderboard-notes summary::before { content: "\\25B8"; margin-right: 0.4em; }
-.leaderboard-notes[open] summary::before { content: "\\25BE"; }
-.leaderboard-notes summary::-webkit-details-marker { display: none; }
-.leaderboard-notes ul { margin: 0.2em 0 0.6em; }
-"""
+NOTES_CSS = folded_css("leaderboard-notes")
