@@ -37,6 +37,17 @@ class LegacyTruth:
     ties: int
 
 
+def imported(csv: Path, db: Path) -> Path:
+    """`db`, a battle log holding `csv` imported as `oellm-arena import-legacy` does."""
+    from click.testing import CliRunner
+
+    from app.cli import main
+
+    result = CliRunner().invoke(main, ["import-legacy", str(csv), "--db", str(db)])
+    assert result.exit_code == 0, result.output
+    return db
+
+
 def legacy_truth(path: Path) -> LegacyTruth:
     """Count the expected import of `path` by a different method than the importer:
     pandas group-bys, and the language read off the HPLT model's name."""

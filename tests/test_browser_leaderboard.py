@@ -11,12 +11,10 @@ import csv
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 from playwright.sync_api import expect
 
-from app.cli import main
 from benchmark.harness import CHROMIUM, chromium, run_demo
-from tests.analytics_helpers import SAMPLE_CSV, legacy_truth
+from tests.analytics_helpers import SAMPLE_CSV, imported, legacy_truth
 
 pytestmark = [
     pytest.mark.slow,
@@ -40,8 +38,7 @@ def filters_stacked(page) -> bool:  # type: ignore[no-untyped-def]
 def test_leaderboard_renders_filters_downloads_and_follows_new_votes(tmp_path: Path) -> None:
     truth = legacy_truth(SAMPLE_CSV)
     db = tmp_path / "arena.duckdb"  # where run_demo puts the log
-    imported = CliRunner().invoke(main, ["import-legacy", str(SAMPLE_CSV), "--db", str(db)])
-    assert imported.exit_code == 0, imported.output
+    imported(SAMPLE_CSV, db)
 
     env = {"ARENA_ANALYTICS__REFRESH_S": "0.5", "ARENA_ANALYTICS__BOOTSTRAP_ROUNDS": "200"}
     with run_demo(tmp_path, extra_env=env) as demo, chromium() as browser:

@@ -26,12 +26,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from click.testing import CliRunner
 from playwright.sync_api import expect
 
-from app.cli import main
 from benchmark.harness import CHROMIUM, DemoServer, chromium, run_demo
-from tests.analytics_helpers import SAMPLE_CSV, legacy_truth
+from tests.analytics_helpers import SAMPLE_CSV, imported, legacy_truth
 from tests.device_layout import LAYOUT_JS, SIZES, screenshot_folder, wide_or_small
 
 pytestmark = [
@@ -85,8 +83,7 @@ PLACEHOLDER_JS = """
 def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoServer]:
     workdir = tmp_path_factory.mktemp("leaderboard-devices")
     db = workdir / "arena.duckdb"  # where run_demo puts the log
-    imported = CliRunner().invoke(main, ["import-legacy", str(SAMPLE_CSV), "--db", str(db)])
-    assert imported.exit_code == 0, imported.output
+    imported(SAMPLE_CSV, db)
     env = {"ARENA_ANALYTICS__BOOTSTRAP_ROUNDS": "200"}
     with run_demo(workdir, extra_env=env) as server:
         yield server

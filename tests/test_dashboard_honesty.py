@@ -27,7 +27,6 @@ from bokeh.models import (
     Whisker,
     YearsTicker,
 )
-from click.testing import CliRunner
 
 from analytics import charts
 from analytics.dashboard import DashboardData, load_dashboard
@@ -37,11 +36,10 @@ from analytics.stats import interval_known
 from analytics.summaries import verdict
 from analytics.synthetic import synthetic_battles
 from analytics.verdicts import summarise
-from app.cli import main
 from app.core.i18n import load_catalogue
 from app.core.store import BattleStore
 from app.web.pages import leaderboard_view as page
-from tests.analytics_helpers import SAMPLE_CSV
+from tests.analytics_helpers import SAMPLE_CSV, imported
 
 CATALOGUE = load_catalogue()
 ENG = CATALOGUE.translator("eng")
@@ -51,9 +49,7 @@ SWE = CATALOGUE.translator("swe")
 @pytest.fixture(scope="module")
 def legacy(tmp_path_factory: pytest.TempPathFactory) -> DashboardData:
     """The legacy sample, imported as `oellm-arena import-legacy` does."""
-    db = tmp_path_factory.mktemp("legacy") / "arena.duckdb"
-    result = CliRunner().invoke(main, ["import-legacy", str(SAMPLE_CSV), "--db", str(db)])
-    assert result.exit_code == 0, result.output
+    db = imported(SAMPLE_CSV, tmp_path_factory.mktemp("legacy") / "arena.duckdb")
     with BattleStore(db) as store:
         return store.read(lambda c: load_dashboard(c, Filters(), rounds=100))
 

@@ -17,6 +17,7 @@ from huggingface_hub import DatasetCard
 
 from analytics.data import LEGACY_CSV
 from app.cli import main
+from tests.analytics_helpers import imported
 
 
 def invoke(*args: str) -> tuple[int, str]:
@@ -26,10 +27,7 @@ def invoke(*args: str) -> tuple[int, str]:
 
 @pytest.fixture(scope="module")
 def legacy_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    db = tmp_path_factory.mktemp("hf") / "arena.duckdb"
-    code, output = invoke("import-legacy", str(LEGACY_CSV), "--db", str(db))
-    assert code == 0, output
-    return db
+    return imported(LEGACY_CSV, tmp_path_factory.mktemp("hf") / "arena.duckdb")
 
 
 def test_the_release_round_trips_to_the_battle_log(legacy_db: Path, tmp_path: Path) -> None:

@@ -30,6 +30,7 @@ from analytics.verdicts import Cell, language_weights, pool, summarise
 from app.cli import main
 from app.core.proportions import POWER_Z, wilson_interval
 from app.core.store import BattleStore
+from tests.analytics_helpers import imported
 
 SEEDS = 400
 
@@ -41,10 +42,7 @@ def invoke(*args: str) -> tuple[int, str]:
 
 @pytest.fixture(scope="module")
 def legacy_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    db = tmp_path_factory.mktemp("verdicts") / "arena.duckdb"
-    code, output = invoke("import-legacy", str(LEGACY_CSV), "--db", str(db))
-    assert code == 0, output
-    return db
+    return imported(LEGACY_CSV, tmp_path_factory.mktemp("verdicts") / "arena.duckdb")
 
 
 @pytest.fixture(scope="module")

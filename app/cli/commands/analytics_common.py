@@ -27,6 +27,14 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 DB_OPTION_HELP = "DuckDB battle log (default: ARENA_DB_PATH or data/arena.duckdb)."
+TABLE_OR_JSON = click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["json", "table"]),
+    default="table",
+    show_default=True,
+    help="Output format.",
+)
 
 
 class UsageLineError(click.ClickException):

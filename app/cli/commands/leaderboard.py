@@ -9,6 +9,7 @@ import click
 
 from app.cli.commands.analytics_common import (
     DB_OPTION_HELP,
+    TABLE_OR_JSON,
     UsageLineError,
     read_battle_log,
     settings_from,
@@ -23,14 +24,7 @@ from app.core.registry import load_registry
     "--language",
     help="ISO 639-3 or 639-1 code, or name: swe, sv, Swedish, svenska (default: every language).",
 )
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(["json", "table"]),
-    default="table",
-    show_default=True,
-    help="Output format.",
-)
+@TABLE_OR_JSON
 @click.option("--db", type=click.Path(dir_okay=False, path_type=Path), help=DB_OPTION_HELP)
 @click.option(
     "--by-variant",

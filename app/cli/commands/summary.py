@@ -9,6 +9,7 @@ import click
 
 from app.cli.commands.analytics_common import (
     DB_OPTION_HELP,
+    TABLE_OR_JSON,
     read_battle_log,
     settings_from,
     vote_filter_options,
@@ -17,14 +18,7 @@ from app.cli.commands.analytics_common import (
 
 
 @click.command("summary")
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(["json", "table"]),
-    default="table",
-    show_default=True,
-    help="Output format.",
-)
+@TABLE_OR_JSON
 @click.option("--db", type=click.Path(dir_okay=False, path_type=Path), help=DB_OPTION_HELP)
 @vote_filter_options
 @click.pass_context
