@@ -237,3 +237,37 @@ def test_summary_of_nothing(tmp_path: Path) -> None:
     assert code == 0 and "No voted" in output
     code, output = invoke("summary", "--format", "json", "--db", str(tmp_path / "empty.duckdb"))
     assert json.loads(output)["overall"]["verdict"] == "too_few"
+
+
+def test_the_page_shows_the_numbers_the_command_prints(legacy_db: Path) -> None:
+    from analytics.dashboard import load_dashboard
+
+    code, output = invoke("summary", "--format", "json", "--db", str(legacy_db))
+    assert code == 0, output
+    printed = json.loads(output)
+    filters = queries.Filters(exclude_flags=queries.UNTRUSTED_FLAGS)  # both's default
+    with BattleStore(legacy_db) as store:
+        page = store.read(lambda c: load_dashboard(c, filters, rounds=10))
+    assert json.loads(json.dumps(page.summary.to_dict())) == printed
+    overall = page.win_overall.iloc[0]
+    assert (overall["win_rate"], overall["ci_low"], overall["ci_high"]) == pytest.approx(
+        (
+            printed["overall"]["win_rate"],
+            printed["overall"]["ci_low"],
+            printed["overall"]["ci_high"],
+        ),
+        abs=1e-4,
+    )
+    systems = page.win_by_variant.set_index("variant")
+    for entry in printed["systems"]:
+        row = systems.loc[entry["system"]]
+        assert row["win_rate"] == pytest.approx(entry["win_rate"], abs=1e-4)
+        assert row["decisive"] == entry["decisive"]
+        assert row["votes_needed"] == entry["votes_needed"] or (
+            entry["votes_needed"] is None and pd.isna(row["votes_needed"])
+        )
+    languages = page.win_by_language.set_index("language")
+    for entry in printed["languages"]:
+        assert languages.loc[entry["language"], "ci_high"] == pytest.approx(
+            entry["ci_high"], abs=1e-4
+        )
