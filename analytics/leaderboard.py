@@ -14,7 +14,7 @@ import pandas as pd
 
 from analytics.queries import ALL, Filters, pair_counts
 from analytics.ratings import DEFAULT_ROUNDS, language_ratings, pooled_variant_ratings
-from analytics.stats import MIN_VOTES
+from analytics.stats import MIN_VOTES, interval_known
 
 
 def leaderboard(
@@ -67,7 +67,9 @@ def to_records(board: pd.DataFrame) -> list[dict[str, Any]]:
 
 
 def format_table(board: pd.DataFrame) -> str:
-    """A plain-text table for a terminal, one line per model, warnings marked with `!`."""
+    """A plain-text table for a terminal, one line per model, warnings marked with `!`;
+    the interval reads "reference" for the anchor and "too few votes" where none can
+    honestly be shown (as on the page)."""
     if board.empty:
         return "No voted battles match."
     header = (
@@ -76,8 +78,14 @@ def format_table(board: pd.DataFrame) -> str:
     )
     lines = [header, "-" * len(header)]
     notes: list[str] = []
-    for row in board.to_dict("records"):
-        ci = f"{row['ci_low']:.0f} to {row['ci_high']:.0f}"
+    known = interval_known(board["wins"] + board["losses"], board["ci_low"], board["ci_high"])
+    for row, shown in zip(board.to_dict("records"), known, strict=True):
+        if row["reference"]:
+            ci = "reference"
+        elif shown:
+            ci = f"{row['ci_low']:.0f} to {row['ci_high']:.0f}"
+        else:  # a bootstrap of a vote or two: no honest interval (stats.interval_known)
+            ci = "too few votes"
         mark = ""
         if row["reference"]:
             mark = " (ref)"
@@ -92,6 +100,7 @@ def format_table(board: pd.DataFrame) -> str:
     lines.append("")
     lines.append(
         "Bradley-Terry ratings, 1000 = the language's HPLT reference (ref); 95% bootstrap "
-        "intervals. W/L/T/BB: wins, losses, ties, both bad."
+        "intervals (none below 5 decisive votes: --format json has the bootstrap's bounds). "
+        "W/L/T/BB: wins, losses, ties, both bad."
     )
     return "\n".join(lines + notes)

@@ -62,6 +62,9 @@ def test_leaderboard_for_one_language_as_a_table(db_path: Path) -> None:
     assert code == 0, output
     assert "hplt2c_fin_checkpoints" in output and "swedish" not in output
     assert "(ref)" in output and "95% CI" in output
+    # The reference's interval is no interval; one from a vote or two is not shown.
+    hplt_line = next(line for line in output.splitlines() if "hplt2c_fin" in line)
+    assert "reference" in hplt_line and "1000 to 1000" not in output
     code, output = invoke(
         "leaderboard", "--format", "json", "--language", "swe", "--exclude-flag", "identity_tell"
     )
