@@ -75,10 +75,13 @@ def votes_for_width(share: float, width: float) -> int:
 
 
 def cell_done(tally: Tally, policy: AllocationPolicy) -> bool:
+    """At least `min_decisive` votes, and an interval that excludes parity or is
+    narrower than the target width."""
     wins, losses = tally
     if wins + losses < policy.min_decisive:
         return False
-    return excludes_parity(wins, losses) or interval_width(wins, losses) < policy.target_width
+    low, high = (float(x) for x in wilson_interval(wins, wins + losses))
+    return low > 0.5 or high < 0.5 or high - low < policy.target_width
 
 
 def cell_need(tally: Tally, policy: AllocationPolicy) -> int:
