@@ -146,7 +146,7 @@ def run_language(
     """Decisive votes in `language` until every cell is done, steered by `policy`; then
     on (as the arena goes on) until `budget` votes, if more."""
     settings = MatchmakingSettings(policy=policy, target_width=config.target_width)  # type: ignore[arg-type]
-    rule = AllocationPolicy(settings.target_width, settings.min_decisive, settings.floor)
+    rule = AllocationPolicy.from_settings(settings)
     models = [v.model_id for v in language.multisynt]
     log = {m: (0, 0) for m in models}  # the simulated battle log: (wins, losses)
     streams = {m: Random(_stream_seed(seed, language.code, m)) for m in models}

@@ -52,6 +52,10 @@ class AllocationPolicy:
     min_decisive: int = 10
     floor: float = 0.1  # of an equal share, kept by every variant
 
+    @classmethod
+    def from_settings(cls, settings: MatchmakingSettings) -> AllocationPolicy:
+        return cls(settings.target_width, settings.min_decisive, settings.floor)
+
 
 def interval_width(wins: int, losses: int) -> float:
     """The full width of the cell's 95% Wilson interval (1.0 without votes)."""
@@ -59,13 +63,6 @@ def interval_width(wins: int, losses: int) -> float:
         return 1.0
     low, high = wilson_interval(wins, wins + losses)
     return float(high - low)
-
-
-def excludes_parity(wins: int, losses: int) -> bool:
-    if wins + losses <= 0:
-        return False
-    low, high = wilson_interval(wins, wins + losses)
-    return bool(low > 0.5 or high < 0.5)
 
 
 def votes_for_width(share: float, width: float) -> int:
@@ -122,6 +119,6 @@ def shares_for(
     the tallies are unknown (the log not read yet). Variants without votes tally (0, 0)."""
     if settings.policy != "active" or tallies is None or len(language.multisynt) < 2:
         return None
-    policy = AllocationPolicy(settings.target_width, settings.min_decisive, settings.floor)
+    policy = AllocationPolicy.from_settings(settings)
     cells = {v.model_id: tallies.get(v.model_id, (0, 0)) for v in language.multisynt}
     return target_shares(cells, policy)
