@@ -1,7 +1,8 @@
 """Getting the next battle's models ready before the voter presses Generate.
 
 When a voter picks a language (and at each new round) the arena chooses the pairing at once
-(`app.arena.matchmaking`: balanced votes, loaded models first), asks the supervisor to start
+(`app.arena.matchmaking`: votes balanced, or steered to the verdicts that need them by
+`app.arena.vote_allocation`; loaded models first), asks the supervisor to start
 loading it (`prefetch`), and follows `/status` (`app.arena.engine_status`, one fetch per interval
 for the whole process) so the page can say "Loading the Finnish models, about 40 s", show
 progress or a place in line, and enable Generate only when both models are ready. Nothing
@@ -20,11 +21,12 @@ import asyncio
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from app.arena.engine_status import Readiness, StatusPoller, battle_readiness, resident_models
 from app.arena.engines import EngineDirectory
 from app.arena.matchmaking import Pairing, pick_pairing
+from app.arena.vote_allocation import shares_for
 from app.core.i18n import Translator
 from app.core.registry import Language
 
@@ -178,7 +180,17 @@ class RoundPrep:
         if pairing is not None and pairing.a.language == lang.code:
             return pairing
         assert self._svc.vote_counts is not None
-        return pick_pairing(lang, counts=self._svc.vote_counts.cached())
+        counts = self._svc.vote_counts.cached()
+        return pick_pairing(lang, counts=counts, **self._matchmaking(lang))
+
+    def _matchmaking(self, lang: Language) -> dict[str, Any]:
+        """`pick_pairing`'s slack and target shares (None: balanced) under the settings."""
+        setting = self._svc.settings.matchmaking
+        assert self._svc.vote_counts is not None
+        return {
+            "slack": setting.slack,
+            "shares": shares_for(lang, self._svc.vote_counts.tallies(), setting),
+        }
 
     async def _run(self, lang: Language) -> None:
         svc = self._svc
@@ -186,7 +198,9 @@ class RoundPrep:
         try:
             counts = await svc.vote_counts.get()
             loaded = resident_models(await svc.poller.latest())
-            self._pairing = pick_pairing(lang, counts=counts, loaded=loaded)
+            self._pairing = pick_pairing(
+                lang, counts=counts, loaded=loaded, **self._matchmaking(lang)
+            )
             await watch_round(self._pairing, svc.directory, svc.poller, self._report)
         except Exception:  # never leave Generate disabled because of our own bug
             log.exception("preparing a %s round failed", lang.code)

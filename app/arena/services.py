@@ -38,7 +38,8 @@ class ArenaServices:
     """What every session shares: built once per server process.
 
     `poller` (one `/status` fetch per interval, however many voters wait) and
-    `vote_counts` (matchmaking's votes per model, read from the log every few minutes) are
+    `vote_counts` (matchmaking's votes and decisive tallies per model, read from the log
+    every few minutes) are
     made from the directory and the store when not given.
     """
 
@@ -58,7 +59,10 @@ class ArenaServices:
         if self.poller is None:
             object.__setattr__(self, "poller", StatusPoller(self.directory))
         if self.vote_counts is None:
-            object.__setattr__(self, "vote_counts", VoteCounts(self.store.votes_per_model))
+            counts = VoteCounts(
+                self.store.votes_per_model, load_tallies=self.store.decisive_per_model
+            )
+            object.__setattr__(self, "vote_counts", counts)
         if self.flush_rate is None:
             s = self.settings
             rate = FlushRate(

@@ -21,7 +21,7 @@ import param
 from param.parameterized import batch_call_watchers
 
 from app.arena.battle import Battle, BattleOutcome, RetryPolicy, Side, run_battle
-from app.arena.matchmaking import new_seed
+from app.arena.matchmaking import decisive_result, new_seed
 from app.arena.pacing import EqualPace
 from app.arena.round_prep import RoundPrep
 from app.arena.services import ArenaServices, session_hash
@@ -230,7 +230,7 @@ class ArenaSession(param.Parameterized):
             self._voted = outcome
             a, b = outcome.a.contender, outcome.b.contender
             assert self._services.vote_counts is not None
-            self._services.vote_counts.bump([a.model_id, b.model_id])
+            self._services.vote_counts.bump([a.model_id, b.model_id], decisive_result(a, b, winner))
             summary = self._votes.record(
                 PastBattle(
                     outcome.battle.language, a.model_id, b.model_id, a.family, b.family, winner

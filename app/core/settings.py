@@ -169,6 +169,38 @@ class AnalyticsSettings(BaseModel):
     )
 
 
+class MatchmakingSettings(BaseModel):
+    """Which MultiSynt variant a language's next battle gets (app/arena/matchmaking.py,
+    app/arena/vote_allocation.py; docs/analytics.md, "Where votes go")."""
+
+    policy: Literal["active", "balanced"] = Field(
+        "active",
+        description="active: more battles for the variants whose verdict against HPLT still "
+        "needs votes (every variant keeps a floor); balanced: equal battles per variant",
+    )
+    target_width: float = Field(
+        0.2,
+        gt=0,
+        lt=1,
+        description="active: a verdict whose 95% interval is narrower than this (its full "
+        "width; 0.2 is about 96 decisive votes at parity) needs no more votes",
+    )
+    min_decisive: int = Field(
+        10, ge=1, description="active: decisive votes a verdict needs before it counts as done"
+    )
+    floor: float = Field(
+        0.1,
+        ge=0,
+        le=1,
+        description="active: the part of an equal share every variant keeps, so none starves",
+    )
+    slack: int = Field(
+        3,
+        ge=0,
+        description="battles a variant may run ahead of its target to use a loaded model",
+    )
+
+
 class TrustSettings(BaseModel):
     """Abuse limits and privacy (see the README's security and data section)."""
 
@@ -255,6 +287,7 @@ class Settings(BaseSettings):
     supervisor: SupervisorSettings = Field(default_factory=SupervisorSettings)
     analytics: AnalyticsSettings = Field(default_factory=AnalyticsSettings)
     trust: TrustSettings = Field(default_factory=TrustSettings)
+    matchmaking: MatchmakingSettings = Field(default_factory=MatchmakingSettings)
 
     @field_validator("secret_key", mode="after")
     @classmethod

@@ -39,7 +39,7 @@ import duckdb
 import pandas as pd
 
 from app.core.settings import TrustSettings
-from app.core.store import writes
+from app.core.store import model_tallies, writes
 from app.core.store.database import (
     StoreClosedError,
     StoreError,
@@ -334,19 +334,13 @@ class BattleStore:
     def votes_per_model(self) -> dict[str, int]:
         """Votes per model over every voted, completed battle (both sides counted): what
         matchmaking balances. One grouped scan; callers cache it."""
+        return self.read(model_tallies.votes_per_model)
 
-        def fetch(cur: duckdb.DuckDBPyConnection) -> dict[str, int]:
-            rows = cur.execute(
-                "SELECT model, count(*) FROM ("
-                " SELECT model_a AS model FROM battles"
-                "  WHERE winner IS NOT NULL AND status = 'completed'"
-                " UNION ALL"
-                " SELECT model_b FROM battles WHERE winner IS NOT NULL AND status = 'completed'"
-                ") GROUP BY model"
-            ).fetchall()
-            return {str(model): int(n) for model, n in rows}
-
-        return self.read(fetch)
+    def decisive_per_model(self) -> dict[str, tuple[int, int]]:
+        """MultiSynt model id -> (MultiSynt wins, HPLT wins) over voted, completed
+        MultiSynt-against-HPLT battles: where matchmaking sends votes. One grouped scan;
+        callers cache it."""
+        return self.read(model_tallies.decisive_per_model)
 
     def count(self) -> int:
         row = self.read(lambda cur: cur.execute("SELECT count(*) FROM battles").fetchone())
