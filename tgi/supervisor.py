@@ -13,6 +13,12 @@ of what the other needs, and a request that cannot be placed blocks later reques
 same slot, so a language change cannot be starved by a stream of battles on the old one.
 Concurrent requests for a model share its one load.
 
+Engines that can sleep (`sleep_level` 1 or 2: vLLM's sleep mode, `tgi.sleep_control`) are
+put to sleep when evicted instead of stopped, as long as the sleepers' host memory fits
+its budget (the oldest sleeper is stopped to make room); a request for a sleeping model
+wakes it (one wake, however many requests wait), in about a second instead of a launch.
+An engine that fails to fall asleep is stopped; one that fails to wake is restarted.
+
 Engines are launched, probed, health-checked and restarted by `tgi.engine_runner`; leases
 expire unless renewed (`tgi.leases`); load times are measured (`tgi.load_history`) for the
 estimates in `/status`; engine ports are claimed machine-wide (`tgi.ports`). The HTTP API
@@ -53,7 +59,8 @@ from tgi.launchers import Launcher
 from tgi.leases import Lease, LeaseBook
 from tgi.load_history import LoadHistory
 from tgi.ports import EnginePorts, port_is_free
-from tgi.residency import MemoryModel, choose_victims
+from tgi.residency import BYTES_PER_PARAM, MemoryModel, choose_victims, params_billion
+from tgi.sleep_control import LEVEL2_HOST_GB, SleepControl
 from tgi.slots import SLOT_OF_FAMILY, Slot, family_lookup
 
 log = logging.getLogger("tgi.supervisor")
@@ -98,10 +105,16 @@ class Supervisor:
         probe: Probe | None = None,
         host: str = "127.0.0.1",
         port_claims_dir: Path | None = None,
+        sleep_level: int = 0,
+        sleeper: SleepControl | None = None,
+        host_memory_gb: float = 0.0,
+        wakes: LoadHistory | None = None,
     ) -> None:
         """`family_of` maps a model id to its family (default: the built-in registry);
         `port_claims_dir` is where engine ports are claimed (default: the directory every
-        supervisor on the machine shares, `tgi.ports.default_claims_dir`)."""
+        supervisor on the machine shares, `tgi.ports.default_claims_dir`). With
+        `sleep_level` 1 or 2 and a `sleeper`, evicted engines sleep within
+        `host_memory_gb` of host memory; `wakes` keeps their wake times."""
         memory = memory or MemoryModel()
         if models_per_gpu is not None:
             memory = replace(memory, max_engines=models_per_gpu)
@@ -127,6 +140,11 @@ class Supervisor:
         self._queue: list[_Request] = []
         self._tasks: set[asyncio.Task[None]] = set()
         self._closing = False
+        self.sleep_level = sleep_level if sleeper is not None else 0
+        self.sleeper = sleeper
+        self.host_memory_gb = host_memory_gb
+        self.wakes = wakes or LoadHistory(default_s=1.0)
+        self.runner.on_lost_sleeper = self._lost_sleeper
 
     # --- public API --------------------------------------------------------------------
 
@@ -237,7 +255,9 @@ class Supervisor:
         now = time.time()
         return {
             "now": now,
-            "slots": [slot.status(self.memory, self.history, now) for slot in self.slots],
+            "slots": [
+                slot.status(self.memory, self.history, now, self.wakes) for slot in self.slots
+            ],
             "queue": [
                 {
                     "position": i + 1,
@@ -254,6 +274,10 @@ class Supervisor:
             "typical_load_seconds": self.history.estimate(""),
             "launcher": self.launcher.name,
             "launches": self.runner.launches,
+            "sleep_level": self.sleep_level,
+            "host_memory_gb": round(self.host_memory_gb, 2),
+            "host_memory_used_gb": round(self._host_used_gb(), 2),
+            "expected_wake_seconds": self.wakes.measured(),
         }
 
     async def shutdown(self) -> None:
@@ -266,7 +290,7 @@ class Supervisor:
         self.leases.clear()
         for slot in self.slots:
             for engine in list(slot.engines.values()):
-                if engine.resident:
+                if engine.resident or engine.sleeping:
                     self._evict(slot, engine, "shutdown")
                 else:
                     engine.stop_requested.set()
@@ -275,6 +299,9 @@ class Supervisor:
         self.ports.close()
         if self._http_probe is not None:
             await self._http_probe.aclose()
+        close = getattr(self.sleeper, "aclose", None)
+        if close is not None:
+            await close()
 
     # --- admission ---------------------------------------------------------------------
 
@@ -344,9 +371,15 @@ class Supervisor:
             for victim in victims:
                 self._evict(slot, victim, "LRU")
         for slot, models, _ in plan:
-            # The GPU memory of evicted engines must be free before the next model loads.
+            # The GPU memory of evicted engines must be free before the next model loads:
+            # those stopping, and those falling asleep.
             pending = [e.task for e in slot.stopping if e.task is not None]
+            pending += [e.transition for e in slot.sleeping() if e.transition is not None]
             for model in models:
+                asleep = slot.engines.get(model)
+                if asleep is not None and asleep.state is EngineState.ASLEEP:
+                    self._wake(slot, asleep, pending)
+                    continue
                 port = self._free_port()
                 engine = Engine(
                     model,
@@ -355,6 +388,7 @@ class Supervisor:
                     f"http://{self.host}:{port}",
                     memory_gb=self.memory.model_gb(model),
                     memory_fraction=self.memory.fraction(model, slot.gpu),
+                    host_memory_gb=self._host_gb(model),
                 )
                 slot.engines[model] = engine
                 engine.task = self._spawn(self.runner.run(engine, pending), f"engine {model}")
@@ -418,6 +452,9 @@ class Supervisor:
         self.ports.keep_only({e.port for s in self.slots for e in s.all_engines()})
 
     def _evict(self, slot: Slot, engine: Engine, why: str) -> None:
+        if why == "LRU" and self._may_sleep(engine):
+            self._put_to_sleep(slot, engine)
+            return
         verb = "evicting" if why == "LRU" else "stopping"
         log.info("slot %d: %s %s (%s)", slot.gpu, verb, engine.model_id, why)
         if slot.engines.get(engine.model_id) is engine:
@@ -438,6 +475,117 @@ class Supervisor:
             self._release_ports()
             log.info("slot %d: %s stopped", slot.gpu, engine.model_id)
             self._pump()
+
+    # --- sleeping engines ---------------------------------------------------------------
+
+    def _host_gb(self, model_id: str) -> float:
+        """Host memory `model_id` holds asleep: its bf16 weights at level 1."""
+        if self.sleep_level == 1:
+            return round(params_billion(model_id) * BYTES_PER_PARAM, 2)
+        return LEVEL2_HOST_GB if self.sleep_level == 2 else 0.0
+
+    def _host_used_gb(self) -> float:
+        return sum(e.host_memory_gb for s in self.slots for e in s.sleeping())
+
+    def _may_sleep(self, engine: Engine) -> bool:
+        """Only a ready engine sleeps (one still loading or waking is stopped), and only
+        one whose host memory can fit the budget at all."""
+        return (
+            self.sleep_level > 0
+            and not self._closing
+            and engine.state is EngineState.READY
+            and engine.process is not None
+            and engine.host_memory_gb <= self.host_memory_gb
+        )
+
+    def _put_to_sleep(self, slot: Slot, engine: Engine) -> None:
+        """Free `engine`'s GPU memory by putting it to sleep; the oldest sleepers are
+        stopped first if the host memory budget needs room."""
+        sleepers = sorted(
+            ((s, e) for s in self.slots for e in s.sleeping()),
+            key=lambda pair: pair[1].asleep_since or pair[1].last_used,
+        )
+        used = self._host_used_gb()
+        for owner, sleeper in sleepers:
+            if used + engine.host_memory_gb <= self.host_memory_gb + 1e-9:
+                break
+            used -= sleeper.host_memory_gb
+            self._evict(owner, sleeper, "host memory")
+        log.info(
+            "slot %d: putting %s to sleep (level %d)", slot.gpu, engine.model_id, self.sleep_level
+        )
+        engine.state = EngineState.FALLING_ASLEEP
+        engine.settled.set()
+        engine.transition = self._spawn(self._fall_asleep(slot, engine), f"sleep {engine.model_id}")
+
+    async def _fall_asleep(self, slot: Slot, engine: Engine) -> None:
+        assert self.sleeper is not None
+        started = time.monotonic()
+        why = await self.sleeper.sleep(engine.url, self.sleep_level)
+        if engine.state is not EngineState.FALLING_ASLEEP:
+            return  # stopped meanwhile (shutdown, host memory)
+        if why is None:
+            engine.state = EngineState.ASLEEP
+            engine.asleep_since = time.time()
+            engine.sleeps += 1
+            log.info(
+                "slot %d: %s asleep after %.2f s",
+                slot.gpu,
+                engine.model_id,
+                time.monotonic() - started,
+            )
+        else:
+            log.warning(
+                "slot %d: %s did not fall asleep (%s); stopping it", slot.gpu, engine.model_id, why
+            )
+            self._evict(slot, engine, "did not fall asleep")
+        self._pump()
+
+    def _wake(self, slot: Slot, engine: Engine, pending: list[asyncio.Task[None]]) -> None:
+        """Wake `engine` once the GPU memory in `pending` is free; requests wait on its
+        `settled`, so concurrent ones share this one wake."""
+        log.info("slot %d: waking %s", slot.gpu, engine.model_id)
+        engine.state = EngineState.WAKING
+        engine.settled.clear()
+        engine.loading_since = time.time()
+        engine.asleep_since = None
+        engine.transition = self._spawn(
+            self._wake_up(slot, engine, list(pending)), f"wake {engine.model_id}"
+        )
+
+    async def _wake_up(self, slot: Slot, engine: Engine, pending: list[asyncio.Task[None]]) -> None:
+        assert self.sleeper is not None
+        await asyncio.gather(*pending, return_exceptions=True)
+        started = time.monotonic()
+        why = await self.sleeper.wake(engine.url) if engine.state is EngineState.WAKING else None
+        if engine.state is not EngineState.WAKING:
+            return  # stopped meanwhile
+        if why is None:
+            seconds = time.monotonic() - started
+            engine.state = EngineState.READY
+            engine.settled.set()
+            self.wakes.record(engine.model_id, seconds)
+            log.info("slot %d: %s awake after %.2f s", slot.gpu, engine.model_id, seconds)
+        else:
+            # Its process is alive but unusable: the runner sees it exit and relaunches it.
+            log.warning(
+                "slot %d: %s did not wake (%s); restarting it", slot.gpu, engine.model_id, why
+            )
+            engine.state = EngineState.RESTARTING
+            if engine.process is not None:
+                await self.launcher.stop(engine.process, self.lifecycle.stop_grace_s)
+        self._pump()
+
+    def _lost_sleeper(self, engine: Engine, why: str) -> None:
+        """A sleeping engine's process ended: forget it (the next request launches it)."""
+        slot = self.slot_for(engine.model_id)
+        log.warning("slot %d: %s %s while asleep; forgetting it", slot.gpu, engine.model_id, why)
+        if slot.engines.get(engine.model_id) is engine:
+            del slot.engines[engine.model_id]
+        engine.state = EngineState.STOPPING
+        engine.stop_requested.set()
+        self._release_ports()
+        self._pump()
 
 
 async def _settled(engines: list[Engine]) -> None:
