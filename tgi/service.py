@@ -168,6 +168,10 @@ async def run_service(settings: Settings, launcher: Launcher | None = None) -> N
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+    prewarm = None
+    if settings.supervisor.prewarm:
+        models = load_registry(settings.registry_path).all_models()
+        prewarm = asyncio.create_task(supervisor.prewarm(models), name="prewarm")
     memory = supervisor.memory
     log.info(
         "supervisor on http://%s:%d: %d slot(s) of %.0f GB (about %d engines each), launcher %s",
@@ -182,6 +186,8 @@ async def run_service(settings: Settings, launcher: Launcher | None = None) -> N
         await stop.wait()
     finally:
         log.info("shutting down: stopping every engine")
+        if prewarm is not None:
+            prewarm.cancel()
         server.stop()
         await supervisor.shutdown()
         await server.close_all_connections()

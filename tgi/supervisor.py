@@ -44,7 +44,7 @@ from pathlib import Path
 from typing import Any
 
 from app.core.inference.probe import HttpProbe
-from tgi.engine import Engine, EngineState
+from tgi.engine import SLEEPING_STATES, Engine, EngineState
 from tgi.engine_runner import EngineRunner, Lifecycle, Probe
 from tgi.errors import (
     AcquireTimeout,
@@ -145,6 +145,7 @@ class Supervisor:
         self.host_memory_gb = host_memory_gb
         self.wakes = wakes or LoadHistory(default_s=1.0)
         self.runner.on_lost_sleeper = self._lost_sleeper
+        self.prewarmed: dict[str, int] = {"total": 0, "done": 0, "failed": 0}
 
     # --- public API --------------------------------------------------------------------
 
@@ -278,6 +279,7 @@ class Supervisor:
             "host_memory_gb": round(self.host_memory_gb, 2),
             "host_memory_used_gb": round(self._host_used_gb(), 2),
             "expected_wake_seconds": self.wakes.measured(),
+            "prewarm": dict(self.prewarmed),
         }
 
     async def shutdown(self) -> None:
@@ -477,6 +479,42 @@ class Supervisor:
             self._pump()
 
     # --- sleeping engines ---------------------------------------------------------------
+
+    async def prewarm(self, models: list[str], retry_s: float = 0.5) -> None:
+        """Load every one of `models` once, one at a time per GPU, and let LRU eviction
+        put each to sleep as the next needs its room: afterwards no voter waits for a
+        cold start, only for a wake. Uses `prefetch`, so voters' requests go first (a
+        busy slot is retried after `retry_s`); progress is in `/status` ("prewarm")."""
+        by_slot: dict[int, list[str]] = {}
+        for model in dict.fromkeys(models):
+            by_slot.setdefault(self.slot_for(model).gpu, []).append(model)
+        self.prewarmed = {"total": sum(map(len, by_slot.values())), "done": 0, "failed": 0}
+        log.info("prewarm: loading %d models once each", self.prewarmed["total"])
+
+        async def one_slot(queue: list[str]) -> None:
+            for model in queue:
+                while not self._closing:
+                    outcome = self.prefetch([model]).get(model)
+                    if outcome != "busy":
+                        break
+                    await asyncio.sleep(retry_s)
+                engine = self.slot_for(model).engines.get(model)
+                if engine is not None:
+                    await engine.settled.wait()
+                if self._closing:
+                    return
+                ok = engine is not None and engine.state in (
+                    EngineState.READY,
+                    *SLEEPING_STATES,
+                )
+                self.prewarmed["done" if ok else "failed"] += 1
+
+        await asyncio.gather(*(one_slot(q) for q in by_slot.values()))
+        log.info(
+            "prewarm: done (%d loaded, %d failed)",
+            self.prewarmed["done"],
+            self.prewarmed["failed"],
+        )
 
     def _host_gb(self, model_id: str) -> float:
         """Host memory `model_id` holds asleep: its bf16 weights at level 1."""

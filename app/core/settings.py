@@ -124,6 +124,11 @@ class SupervisorSettings(BaseModel):
     host_memory_reserve_gb: float = Field(
         16.0, ge=0, description="kept from sleeping engines when host_memory_gb is unset"
     )
+    prewarm: bool = Field(
+        False,
+        description="at start, load every registry model once (voters first), so that with "
+        "sleep_level the engines fall asleep and no voter waits for a cold start",
+    )
     # Engine lifecycle (tgi/engine_runner.py).
     ready_timeout_s: float = Field(900.0, gt=0, description="launch until ready, then failed")
     poll_interval_s: float = Field(0.1, gt=0, description="readiness probe interval")
