@@ -44,7 +44,7 @@ from pathlib import Path
 from typing import Any
 
 from app.core.inference.probe import HttpProbe
-from tgi.engine import SLEEPING_STATES, Engine, EngineState
+from tgi.engine import Engine, EngineState
 from tgi.engine_runner import EngineRunner, Lifecycle, Probe
 from tgi.errors import (
     AcquireTimeout,
@@ -59,8 +59,9 @@ from tgi.launchers import Launcher
 from tgi.leases import Lease, LeaseBook
 from tgi.load_history import LoadHistory
 from tgi.ports import EnginePorts, port_is_free
-from tgi.residency import BYTES_PER_PARAM, MemoryModel, choose_victims, params_billion
-from tgi.sleep_control import LEVEL2_HOST_GB, SleepControl
+from tgi.residency import MemoryModel, choose_victims
+from tgi.sleep_control import SleepControl
+from tgi.sleepers import SleepingEngines
 from tgi.slots import SLOT_OF_FAMILY, Slot, family_lookup
 
 log = logging.getLogger("tgi.supervisor")
@@ -85,8 +86,9 @@ class _Request:
 _Plan = list[tuple[Slot, list[str], list[Engine]]]
 
 
-class Supervisor:
-    """Slots, engines and leases. All methods run on one event loop; none blocks it."""
+class Supervisor(SleepingEngines):
+    """Slots, engines and leases. All methods run on one event loop; none blocks it.
+    Sleeping engines: `tgi.sleepers`."""
 
     def __init__(
         self,
@@ -477,153 +479,6 @@ class Supervisor:
             self._release_ports()
             log.info("slot %d: %s stopped", slot.gpu, engine.model_id)
             self._pump()
-
-    # --- sleeping engines ---------------------------------------------------------------
-
-    async def prewarm(self, models: list[str], retry_s: float = 0.5) -> None:
-        """Load every one of `models` once, one at a time per GPU, and let LRU eviction
-        put each to sleep as the next needs its room: afterwards no voter waits for a
-        cold start, only for a wake. Uses `prefetch`, so voters' requests go first (a
-        busy slot is retried after `retry_s`); progress is in `/status` ("prewarm")."""
-        by_slot: dict[int, list[str]] = {}
-        for model in dict.fromkeys(models):
-            by_slot.setdefault(self.slot_for(model).gpu, []).append(model)
-        self.prewarmed = {"total": sum(map(len, by_slot.values())), "done": 0, "failed": 0}
-        log.info("prewarm: loading %d models once each", self.prewarmed["total"])
-
-        async def one_slot(queue: list[str]) -> None:
-            for model in queue:
-                while not self._closing:
-                    outcome = self.prefetch([model]).get(model)
-                    if outcome != "busy":
-                        break
-                    await asyncio.sleep(retry_s)
-                engine = self.slot_for(model).engines.get(model)
-                if engine is not None:
-                    await engine.settled.wait()
-                if self._closing:
-                    return
-                ok = engine is not None and engine.state in (
-                    EngineState.READY,
-                    *SLEEPING_STATES,
-                )
-                self.prewarmed["done" if ok else "failed"] += 1
-
-        await asyncio.gather(*(one_slot(q) for q in by_slot.values()))
-        log.info(
-            "prewarm: done (%d loaded, %d failed)",
-            self.prewarmed["done"],
-            self.prewarmed["failed"],
-        )
-
-    def _host_gb(self, model_id: str) -> float:
-        """Host memory `model_id` holds asleep: its bf16 weights at level 1."""
-        if self.sleep_level == 1:
-            return round(params_billion(model_id) * BYTES_PER_PARAM, 2)
-        return LEVEL2_HOST_GB if self.sleep_level == 2 else 0.0
-
-    def _host_used_gb(self) -> float:
-        return sum(e.host_memory_gb for s in self.slots for e in s.sleeping())
-
-    def _may_sleep(self, engine: Engine) -> bool:
-        """Only a ready engine sleeps (one still loading or waking is stopped), and only
-        one whose host memory can fit the budget at all."""
-        return (
-            self.sleep_level > 0
-            and not self._closing
-            and engine.state is EngineState.READY
-            and engine.process is not None
-            and engine.host_memory_gb <= self.host_memory_gb
-        )
-
-    def _put_to_sleep(self, slot: Slot, engine: Engine) -> None:
-        """Free `engine`'s GPU memory by putting it to sleep; the oldest sleepers are
-        stopped first if the host memory budget needs room."""
-        sleepers = sorted(
-            ((s, e) for s in self.slots for e in s.sleeping()),
-            key=lambda pair: pair[1].asleep_since or pair[1].last_used,
-        )
-        used = self._host_used_gb()
-        for owner, sleeper in sleepers:
-            if used + engine.host_memory_gb <= self.host_memory_gb + 1e-9:
-                break
-            used -= sleeper.host_memory_gb
-            self._evict(owner, sleeper, "host memory")
-        log.info(
-            "slot %d: putting %s to sleep (level %d)", slot.gpu, engine.model_id, self.sleep_level
-        )
-        engine.state = EngineState.FALLING_ASLEEP
-        engine.settled.set()
-        engine.transition = self._spawn(self._fall_asleep(slot, engine), f"sleep {engine.model_id}")
-
-    async def _fall_asleep(self, slot: Slot, engine: Engine) -> None:
-        assert self.sleeper is not None
-        started = time.monotonic()
-        why = await self.sleeper.sleep(engine.url, self.sleep_level)
-        if engine.state is not EngineState.FALLING_ASLEEP:
-            return  # stopped meanwhile (shutdown, host memory)
-        if why is None:
-            engine.state = EngineState.ASLEEP
-            engine.asleep_since = time.time()
-            engine.sleeps += 1
-            log.info(
-                "slot %d: %s asleep after %.2f s",
-                slot.gpu,
-                engine.model_id,
-                time.monotonic() - started,
-            )
-        else:
-            log.warning(
-                "slot %d: %s did not fall asleep (%s); stopping it", slot.gpu, engine.model_id, why
-            )
-            self._evict(slot, engine, "did not fall asleep")
-        self._pump()
-
-    def _wake(self, slot: Slot, engine: Engine, pending: list[asyncio.Task[None]]) -> None:
-        """Wake `engine` once the GPU memory in `pending` is free; requests wait on its
-        `settled`, so concurrent ones share this one wake."""
-        log.info("slot %d: waking %s", slot.gpu, engine.model_id)
-        engine.state = EngineState.WAKING
-        engine.settled.clear()
-        engine.loading_since = time.time()
-        engine.asleep_since = None
-        engine.transition = self._spawn(
-            self._wake_up(slot, engine, list(pending)), f"wake {engine.model_id}"
-        )
-
-    async def _wake_up(self, slot: Slot, engine: Engine, pending: list[asyncio.Task[None]]) -> None:
-        assert self.sleeper is not None
-        await asyncio.gather(*pending, return_exceptions=True)
-        started = time.monotonic()
-        why = await self.sleeper.wake(engine.url) if engine.state is EngineState.WAKING else None
-        if engine.state is not EngineState.WAKING:
-            return  # stopped meanwhile
-        if why is None:
-            seconds = time.monotonic() - started
-            engine.state = EngineState.READY
-            engine.settled.set()
-            self.wakes.record(engine.model_id, seconds)
-            log.info("slot %d: %s awake after %.2f s", slot.gpu, engine.model_id, seconds)
-        else:
-            # Its process is alive but unusable: the runner sees it exit and relaunches it.
-            log.warning(
-                "slot %d: %s did not wake (%s); restarting it", slot.gpu, engine.model_id, why
-            )
-            engine.state = EngineState.RESTARTING
-            if engine.process is not None:
-                await self.launcher.stop(engine.process, self.lifecycle.stop_grace_s)
-        self._pump()
-
-    def _lost_sleeper(self, engine: Engine, why: str) -> None:
-        """A sleeping engine's process ended: forget it (the next request launches it)."""
-        slot = self.slot_for(engine.model_id)
-        log.warning("slot %d: %s %s while asleep; forgetting it", slot.gpu, engine.model_id, why)
-        if slot.engines.get(engine.model_id) is engine:
-            del slot.engines[engine.model_id]
-        engine.state = EngineState.STOPPING
-        engine.stop_requested.set()
-        self._release_ports()
-        self._pump()
 
 
 async def _settled(engines: list[Engine]) -> None:
