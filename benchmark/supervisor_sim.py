@@ -7,6 +7,12 @@ once per policy:
 
 - **naive**: one engine per GPU (`models_per_gpu=1`), relaunched whenever a battle needs
   another model; the MultiSynt variant is the one the old arena drew (the log's).
+- **sleeping**: the policy below, with engines put to sleep (vLLM's sleep mode, level 1)
+  when evicted instead of stopped, within `--host-memory-gb` of host memory, and woken in
+  `WAKE_S_PER_B` x 2.15 seconds (real) when a battle needs them; cold starts as below. The
+  supervisor prewarms (`supervisor.prewarm`: every registry model loaded once at start,
+  then asleep), and the replay starts once that is done, as voters would after it
+  (`--no-prewarm`: without it, the first use of each model is a cold start).
 - **policy**: residency by memory (default 80 GB GPUs: four ~16 GB engines each, LRU
   eviction) and cost-aware matchmaking (`app.arena.matchmaking.choose_variant`: variants kept
   balanced within `slack`, loaded ones preferred, from `/status` at each battle). With
@@ -32,8 +38,12 @@ subtracted from the simulated load time so that start-up plus delay matches the 
     uv run python -m benchmark.supervisor_sim [--start 180] [--battles 60] [--speedup 60]
         [--load-s-per-b 20] [--out results.json]
 
-The default window (60 battles in 8 languages) runs in about two and a half minutes on a
-2-core machine; `--start 0 --battles 600` replays the whole log (about 20 minutes).
+The default window (60 battles in 8 languages) runs in about four minutes on a 2-core
+machine (three policies); `--start 0 --battles 600` replays the whole log.
+
+Why this module is long: it is one experiment, from the log's window to the printed
+comparison of three policies; its parts (the window, the supervisor process, the replay,
+the summary) are used nowhere else.
 """
 
 from __future__ import annotations
@@ -65,7 +75,11 @@ from app.core.registry import Registry, load_registry
 from benchmark.harness import free_port
 from tgi.residency import params_billion
 
-POLICIES = ("naive", "policy")
+POLICIES = ("naive", "policy", "sleeping")
+# vLLM's published wake times (sleep mode blog, 0.6B model on an A100: 0.26 s from level 1,
+# 0.85 s from level 2), scaled to the arena's 2.15B models by their weight (the wake copies
+# the weights back from host memory): 0.93 s and 3.05 s.
+WAKE_S_PER_B = {1: 0.26 / 0.6, 2: 0.85 / 0.6}
 
 
 @dataclass(frozen=True)
@@ -198,10 +212,11 @@ async def replay(
     limits = httpx.Limits(max_connections=200, max_keepalive_connections=50)
     async with httpx.AsyncClient(base_url=url, timeout=600, limits=limits) as client:
         counts: Counter[str] = Counter()
+        await prewarmed(client)
 
         async def pairing(b: Battle) -> list[str]:
             multisynt = b.multisynt
-            if policy == "policy":
+            if policy != "naive":
                 loaded = resident((await client.get("/status")).json())
                 lang = registry.language(b.language)
                 multisynt = choose_variant(lang, counts=counts, loaded=loaded).model_id
@@ -234,6 +249,17 @@ async def replay(
         status = (await client.get("/status")).json()
     launches = status["launches"] - launches_before
     return list(outcomes), {"launches": launches, "variants": dict(counts)}
+
+
+async def prewarmed(client: httpx.AsyncClient, timeout_s: float = 600.0) -> None:
+    """Until the supervisor's prewarm (if any) has loaded every model once."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        done = (await client.get("/status")).json().get("prewarm", {})
+        if done.get("done", 0) + done.get("failed", 0) >= done.get("total", 0):
+            return
+        await asyncio.sleep(0.5)
+    raise RuntimeError(f"prewarm not finished within {timeout_s:.0f} s")
 
 
 async def one_battle(
@@ -307,9 +333,16 @@ def run_policy(
     else:
         env["ARENA_SUPERVISOR__GPU_MEMORY_GB"] = str(args.gpu_memory_gb)
         env["ARENA_SUPERVISOR__ENGINE_HEADROOM_GB"] = str(args.engine_headroom_gb)
+    if policy == "sleeping":
+        wake_s = WAKE_S_PER_B[1] * params_billion(battles[0].hplt) / args.speedup
+        env["ARENA_SUPERVISOR__SLEEP_LEVEL"] = "1"
+        env["ARENA_SUPERVISOR__HOST_MEMORY_GB"] = str(args.host_memory_gb)
+        env["ARENA_STANDIN__WAKE_S_LEVEL1"] = f"{wake_s:.4f}"
+        env["ARENA_STANDIN__SLEEP_S"] = "0"
+        env["ARENA_SUPERVISOR__PREWARM"] = "false" if args.no_prewarm else "true"
     registry = load_registry()
     generation_s = args.generation_s / args.speedup
-    typing_s = args.typing_s / args.speedup if policy == "policy" else 0.0
+    typing_s = args.typing_s / args.speedup if policy != "naive" else 0.0
     with supervisor(env) as url:
         outcomes, extra = asyncio.run(
             replay(url, warm_up, battles, policy, generation_s, registry, typing_s)
@@ -343,6 +376,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--gpu-memory-gb", type=float, default=80.0, help="policy: per GPU")
     parser.add_argument(
         "--engine-headroom-gb", type=float, default=12.0, help="policy: per engine over weights"
+    )
+    parser.add_argument(
+        "--host-memory-gb",
+        type=float,
+        default=256.0,
+        help="sleeping: host memory for sleepers (a 2-GPU server's 256 GB: all 52 models)",
+    )
+    parser.add_argument(
+        "--no-prewarm", action="store_true", help="sleeping: without the start-up prewarm"
     )
     parser.add_argument("--out", type=Path, help="write every figure and battle as JSON")
     args = parser.parse_args(argv)
@@ -387,15 +429,19 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"({time.monotonic() - started:.0f} s)",
             flush=True,
         )
-    if "naive" in results and "policy" in results:
-        naive, ours = results["naive"], results["policy"]
+    for policy in ("policy", "sleeping"):
+        if "naive" not in results or policy not in results:
+            continue
+        naive, ours = results["naive"], results[policy]
         ratio = naive["wait_median_s"] / max(ours["wait_median_s"], 1e-6)
         p95_ratio = naive["wait_p95_s"] / max(ours["wait_p95_s"], 1e-6)
         mean_ratio = naive["wait_mean_s"] / max(ours["wait_mean_s"], 1e-6)
-        results["median_wait_ratio"], results["p95_wait_ratio"] = ratio, p95_ratio
-        results["mean_wait_ratio"] = mean_ratio
+        prefix = "" if policy == "policy" else "sleeping_"
+        results[f"{prefix}median_wait_ratio"] = ratio
+        results[f"{prefix}p95_wait_ratio"] = p95_ratio
+        results[f"{prefix}mean_wait_ratio"] = mean_ratio
         print(
-            f"median wait {ratio:.0f}x lower than naive (mean {mean_ratio:.1f}x, "
+            f"{policy}: median wait {ratio:.0f}x lower than naive (mean {mean_ratio:.1f}x, "
             f"p95 {p95_ratio:.1f}x); launches {naive['launches']} -> {ours['launches']}"
         )
     if args.out:

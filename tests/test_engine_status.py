@@ -179,3 +179,23 @@ async def test_poller_fetches_once_per_interval_for_every_session() -> None:
     results = await asyncio.gather(*(poller.latest() for _ in range(20)))
     assert all(battle_readiness(r, PAIR).ready for r in results)
     assert directory.fetches == 1
+
+
+def test_sleeping_engines_wake_in_about_a_second() -> None:
+    waking = status(engine("ms-a", "waking", eta_seconds=0.6), engine("hp-a", "ready"))
+    r = battle_readiness(waking, PAIR)
+    assert r.state == "waking" and not r.ready
+    assert said(r, "Finnish") == "Waking the Finnish models, a few seconds…"
+    # A waking model and a loading one: the voter hears about the load (the longer wait).
+    mixed = status(engine("ms-a", "waking", eta_seconds=1), engine("hp-a", "loading"))
+    assert battle_readiness(mixed, PAIR).state == "loading"
+    # Asleep: not on the GPU, but its wait is a wake, not a load.
+    asleep = status(
+        engine("ms-a", "asleep"),
+        engine("hp-a", "ready"),
+        expected_wake_seconds={"ms-a": 0.9},
+        typical_load_seconds=40.0,
+    )
+    r = battle_readiness(asleep, PAIR)
+    assert (r.state, r.eta_s) == ("not_loaded", 0.9)
+    assert "ms-a" in resident_models(waking) and "ms-a" not in resident_models(asleep)

@@ -133,6 +133,23 @@ def test_dry_run_vllm_argv_is_exact(launch: Launch) -> None:
     ]  # fmt: skip
 
 
+def test_vllm_sleep_mode(launch: Launch) -> None:
+    model = "MultiSynt/nemotron-cc-swedish-tower9b"
+    base = ("--engine", "vllm", "--gpu", "0", "--model-id", model, "--port", "8700")
+    argv = dry_run_argv(launch(*base, "--sleep-mode", "--dry-run"))
+    plain = dry_run_argv(launch(*base, "--dry-run"))
+    # The dev-mode routes exist inside the container only, never in the host's environment.
+    assert argv[argv.index(VLLM_IMAGE) - 2 : argv.index(VLLM_IMAGE)] == [
+        "-e", "VLLM_SERVER_DEV_MODE=1",
+    ]  # fmt: skip
+    assert argv[-1] == "--enable-sleep-mode"
+    at = plain.index(VLLM_IMAGE)  # otherwise the same command
+    dev_mode = ["-e", "VLLM_SERVER_DEV_MODE=1"]
+    assert argv == [*plain[:at], *dev_mode, *plain[at:], "--enable-sleep-mode"]
+    refused = launch("--gpu", "0", "--model-id", model, "--port", "8700", "--sleep-mode")
+    assert refused.returncode == 2 and "TGI has no sleep mode" in refused.stderr
+
+
 def test_dry_run_options_and_environment(launch: Launch, tmp_path: Path) -> None:
     cache = tmp_path / "model cache"  # a space: quoted in the printed command
     result = launch(

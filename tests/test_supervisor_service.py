@@ -207,3 +207,28 @@ def test_two_supervisors_on_one_machine_give_their_engines_distinct_ports(
         assert all(e["state"] == "ready" and e["restarts"] == 0 for e in status), status
     pids = {e["pid"] for url in urls for e in engines(url)}
     assert len(pids) == 4  # four engine processes, none shared by the two supervisors
+
+
+async def test_sleeping_engines_from_settings() -> None:
+    standin = Settings(
+        supervisor={"sleep_level": 1, "host_memory_gb": 64},  # type: ignore[arg-type]
+        standin={"wake_s_level1": 0.4},  # type: ignore[arg-type]
+    )
+    launcher = build_launcher(standin)
+    assert isinstance(launcher, StandinLauncher)
+    argv = launcher.argv("HPLT/hplt2c_swe_checkpoints", 0, 8700)
+    assert argv[argv.index("--sleep-mode") :][:5] == [
+        "--sleep-mode", "--sleep-s", "0.05", "--wake-s-level1", "0.4",
+    ]  # fmt: skip
+    sup = build_supervisor(standin, launcher)
+    try:
+        assert (sup.sleep_level, sup.host_memory_gb) == (1, 64)
+        assert sup.wakes.estimate("any") == 0.4  # the stand-in's wake time, before any wake
+    finally:
+        await sup.shutdown()
+    vllm = build_launcher(Settings(supervisor={"launcher": "vllm", "sleep_level": 2}))
+    assert "--sleep-mode" in vllm.argv("m/x", 0, 8700)  # type: ignore[attr-defined]
+    with pytest.raises(ValueError, match="TGI has no sleep mode"):
+        build_launcher(Settings(supervisor={"launcher": "tgi", "sleep_level": 1}))
+    awake = build_launcher(Settings())
+    assert "--sleep-mode" not in awake.argv("m/x", 0, 8700)  # type: ignore[attr-defined]

@@ -7,7 +7,10 @@ launched afresh after eviction or after it was given up as `failed`.
 
 States: `loading` (launched, not ready yet), `ready`, `restarting` (it crashed or stopped
 answering; waiting out the backoff before the next launch), `failed` (given up; the error
-and the last log lines say why) and `stopping` (evicted or shut down).
+and the last log lines say why) and `stopping` (evicted or shut down). Engines that can
+sleep (vLLM's sleep mode, `tgi.sleep_control`) also go `falling_asleep` (evicted; its GPU
+memory is being freed), `asleep` (the process lives, holding host memory, not GPU
+memory) and `waking` (a request needs it: back on the GPU in about a second).
 """
 
 from __future__ import annotations
@@ -30,9 +33,20 @@ class EngineState(StrEnum):
     RESTARTING = "restarting"
     FAILED = "failed"
     STOPPING = "stopping"
+    FALLING_ASLEEP = "falling_asleep"
+    ASLEEP = "asleep"
+    WAKING = "waking"
 
 
-RESIDENT_STATES = (EngineState.LOADING, EngineState.READY, EngineState.RESTARTING)
+# Holding (or about to hold) GPU memory. An engine falling asleep is not: the placement
+# that evicted it already counts its memory as free, and waits for the sleep to finish.
+RESIDENT_STATES = (
+    EngineState.LOADING,
+    EngineState.READY,
+    EngineState.RESTARTING,
+    EngineState.WAKING,
+)
+SLEEPING_STATES = (EngineState.FALLING_ASLEEP, EngineState.ASLEEP)
 
 
 @dataclass(eq=False)
@@ -45,6 +59,7 @@ class Engine:
     url: str
     memory_gb: float = 0.0
     memory_fraction: float = 1.0  # the share of the GPU the engine is told it may use
+    host_memory_gb: float = 0.0  # host memory it holds asleep (its weights at level 1)
     state: EngineState = EngineState.LOADING
     process: EngineProcess | None = None
     leases: dict[str, str] = field(default_factory=dict)  # lease id -> holder
@@ -64,11 +79,19 @@ class Engine:
     settled: asyncio.Event = field(default_factory=asyncio.Event)  # ready, failed or stopping
     stop_requested: asyncio.Event = field(default_factory=asyncio.Event)
     task: asyncio.Task[None] | None = None
+    asleep_since: float | None = None
+    sleeps: int = 0  # times put to sleep
+    transition: asyncio.Task[None] | None = None  # falling asleep or waking
 
     @property
     def resident(self) -> bool:
         """Holds (or is about to hold) its share of the GPU's memory."""
         return self.state in RESIDENT_STATES
+
+    @property
+    def sleeping(self) -> bool:
+        """Asleep or falling asleep: its process lives, holding host memory."""
+        return self.state in SLEEPING_STATES
 
     def log_tail(self, n: int = LOG_TAIL_LINES) -> list[str]:
         if self.final_log is not None:
@@ -76,8 +99,9 @@ class Engine:
         return self.process.log_tail(n) if self.process else []
 
     def elapsed(self, now: float) -> float | None:
-        """Seconds into the current launch (0 while it waits for the GPU to be freed)."""
-        if self.state is not EngineState.LOADING:
+        """Seconds into the current launch or wake (0 while it waits for the GPU to be
+        freed)."""
+        if self.state not in (EngineState.LOADING, EngineState.WAKING):
             return None
         return max(0.0, now - self.loading_since) if self.loading_since else 0.0
 
@@ -105,6 +129,9 @@ class Engine:
             "port": self.port,
             "pid": self.process.pid if self.process else None,
             "memory_gb": self.memory_gb,
+            "host_memory_gb": self.host_memory_gb if self.sleeping else 0.0,
+            "asleep_since": self.asleep_since if self.state is EngineState.ASLEEP else None,
+            "sleeps": self.sleeps,
             "leases": len(self.leases),
             "holders": sorted(set(self.leases.values())),
             "loading_since": self.loading_since,

@@ -9,6 +9,8 @@ The supervisor decides *which* engines run; this module keeps each one running:
 - **Health**: a ready engine is probed every `health_interval_s`. After `unhealthy_after`
   failed probes in a row it is restarted, but never while a lease holds it (a battle may
   still be streaming); it is marked unhealthy and restarted once released.
+- **Sleep**: an engine asleep (`tgi.sleep_control`) is watched like a ready one; if its
+  process ends it is not relaunched but handed back to the supervisor (`on_lost_sleeper`).
 - **Restarts**: an engine that exits, or stops answering, is relaunched on the same port
   after an exponential backoff (`backoff_s`, doubling, at most `backoff_max_s`), and given
   up as `failed` after `max_restarts` consecutive failures. An engine that stayed up for
@@ -75,6 +77,9 @@ class EngineRunner:
         self._on_change = on_change
         self._on_loaded = on_loaded
         self.launches = 0  # every launch, first or restart (for /status and benchmarks)
+        # A sleeping engine whose process ends is not relaunched (it would come back on
+        # the GPU unasked): the supervisor forgets it through this, given the reason.
+        self.on_lost_sleeper: Callable[[Engine, str], None] | None = None
 
     async def run(self, engine: Engine, after: Sequence[Awaitable[object]] = ()) -> None:
         """Launch `engine` (once `after` is done: evicted engines freeing the GPU), keep
@@ -84,6 +89,9 @@ class EngineRunner:
         while not engine.stop_requested.is_set():
             failure = await self._attempt(engine)
             if failure is None or engine.stop_requested.is_set():
+                return
+            if engine.sleeping and self.on_lost_sleeper is not None:
+                self.on_lost_sleeper(engine, failure.reason)
                 return
             if engine.ready_since is not None and time.time() - engine.ready_since >= (
                 p.stable_after_s

@@ -5,7 +5,8 @@
 # supervisor runs the very same command (with --foreground) for every engine it launches.
 #
 #   tgi/launch.sh --gpu N --model-id ID --port P [--name NAME] [--revision R]
-#                 [--engine tgi|vllm] [--memory-fraction F] [--foreground] [--dry-run]
+#                 [--engine tgi|vllm [--sleep-mode]] [--memory-fraction F] [--foreground]
+#                 [--dry-run]
 #
 # Environment (all optional):
 #   ARENA_TGI_IMAGE    TGI image (default: the pinned tag below)
@@ -27,7 +28,8 @@ readonly PROG="launch.sh"
 usage() {
   cat <<EOF
 usage: $PROG --gpu N --model-id ID --port P [--name NAME] [--revision R]
-                 [--engine tgi|vllm] [--memory-fraction F] [--foreground] [--dry-run]
+                 [--engine tgi|vllm [--sleep-mode]] [--memory-fraction F] [--foreground]
+                 [--dry-run]
 
 Start one inference engine container on GPU N, serving MODEL ID on host port P.
 
@@ -38,6 +40,10 @@ Start one inference engine container on GPU N, serving MODEL ID on host port P.
                        with that name is removed first
   --revision R         model revision: branch, tag or commit (default: main)
   --engine E           tgi (default) or vllm (OpenAI-compatible /v1/completions)
+  --sleep-mode         vllm only: serve /sleep, /wake_up and /is_sleeping so the
+                       supervisor can put the engine to sleep instead of stopping it
+                       (VLLM_SERVER_DEV_MODE=1 inside the container only; keep the port
+                       on a trusted network: anyone reaching it may put it to sleep)
   --memory-fraction F  share of the GPU's memory this engine may use, 0 < F <= 1
                        (for several engines on one GPU; default: the engine's own)
   --foreground         run attached (docker run --rm, no -d): the script lives as
@@ -61,7 +67,7 @@ bad_usage() {
 }
 
 gpu="" model_id="" port="" name="" revision="main" engine="tgi" memory_fraction=""
-foreground=false dry_run=false
+foreground=false dry_run=false sleep_mode=false
 
 need_value() {  # need_value "$@": the option at $1 must have a value at $2
   if [ "$#" -lt 2 ] || [[ "$2" == --* ]]; then
@@ -83,6 +89,7 @@ while [ "$#" -gt 0 ]; do
       set -- "$opt" "${1#*=}" "${@:2}"
       ;;
     --foreground) foreground=true; shift ;;
+    --sleep-mode) sleep_mode=true; shift ;;
     --dry-run) dry_run=true; shift ;;
     -h | --help) usage; exit 0 ;;
     *) bad_usage "unknown argument: $1" ;;
@@ -108,6 +115,9 @@ if [ -n "$memory_fraction" ]; then
   if ! [[ "$memory_fraction" =~ ^(0?\.[0-9]+|1(\.0*)?)$ ]] || [[ "$memory_fraction" =~ ^0?\.0*$ ]]; then
     bad_usage "--memory-fraction must be a number in (0, 1], not '$memory_fraction'"
   fi
+fi
+if [ "$sleep_mode" = true ] && [ "$engine" != vllm ]; then
+  bad_usage "--sleep-mode needs --engine vllm (TGI has no sleep mode)"
 fi
 name=${name:-arena-gpu$gpu-$port}
 [[ "$name" =~ ^[A-Za-z0-9][A-Za-z0-9_.-]*$ ]] || bad_usage "--name '$name' is not a valid container name"
@@ -142,6 +152,9 @@ if [ "$engine" = tgi ]; then
   fi
 else
   cmd+=(-p "$port:8000" -v "$cache:/data" -e HF_TOKEN -e HF_HOME=/data)
+  if [ "$sleep_mode" = true ]; then
+    cmd+=(-e VLLM_SERVER_DEV_MODE=1)  # the sleep routes; set in the container only
+  fi
   cmd+=("${ARENA_VLLM_IMAGE:-$VLLM_IMAGE_PINNED}")
   # --served-model-name: /v1/models must list the Hub id, which readiness probes check.
   cmd+=(--model "$model_id" --revision "$revision" --served-model-name "$model_id")
@@ -149,6 +162,9 @@ else
   cmd+=(--max-num-seqs "$max_concurrent")
   if [ -n "$memory_fraction" ]; then
     cmd+=(--gpu-memory-utilization "$memory_fraction")
+  fi
+  if [ "$sleep_mode" = true ]; then
+    cmd+=(--enable-sleep-mode)
   fi
 fi
 

@@ -16,6 +16,7 @@ import shlex
 import signal
 import statistics
 from pathlib import Path
+from typing import Any
 
 from tornado.httpserver import HTTPServer
 
@@ -26,6 +27,7 @@ from tgi.engine_runner import Lifecycle
 from tgi.launchers import CommandLauncher, Launcher, StandinLauncher
 from tgi.load_history import LoadHistory
 from tgi.residency import MemoryModel
+from tgi.sleep_control import HttpSleepControl, host_budget_gb
 from tgi.slots import family_lookup
 from tgi.supervisor import Supervisor
 from tgi.supervisor_http import make_app
@@ -52,15 +54,28 @@ def build_launcher(settings: Settings) -> Launcher:
     sup, standin = settings.supervisor, settings.standin
     command, stop_command = sup.launch_command, sup.stop_command
     if sup.launcher == "standin" and command is None:
+        sleepy = [
+            "--sleep-mode",
+            *("--sleep-s", str(standin.sleep_s)),
+            *("--wake-s-level1", str(standin.wake_s_level1)),
+            *("--wake-s-level2", str(standin.wake_s_level2)),
+        ]
         return StandinLauncher(
             standin.token_interval_s,
             standin.startup_delay_s,
             host=engine_host(sup.host),
+            extra_args=sleepy if sup.sleep_level else (),
             startup_s_per_billion=standin.startup_s_per_billion_params,
             faults=standin.faults,
         )
+    if sup.launcher == "tgi" and sup.sleep_level:
+        raise ValueError(
+            "TGI has no sleep mode: set supervisor.sleep_level to 0, or use launcher vllm"
+        )
     if sup.launcher in ("tgi", "vllm"):
         default = DEFAULT_TGI_COMMAND if sup.launcher == "tgi" else DEFAULT_VLLM_COMMAND
+        if sup.launcher == "vllm" and sup.sleep_level:
+            default += " --sleep-mode"
         return CommandLauncher.from_strings(
             command or default, stop_command or CONTAINER_STOP_COMMAND, name=sup.launcher
         )
@@ -121,7 +136,25 @@ def build_supervisor(settings: Settings, launcher: Launcher | None = None) -> Su
         history=LoadHistory(prior_load_s(settings, launcher), path=sup.load_history_path),
         family_of=family_lookup(settings.registry_path),
         host=engine_host(sup.host),
+        **sleep_options(settings, launcher),
     )
+
+
+def sleep_options(settings: Settings, launcher: Launcher) -> dict[str, Any]:
+    """The supervisor's sleeping-engine arguments: none unless `supervisor.sleep_level`."""
+    sup = settings.supervisor
+    if not sup.sleep_level:
+        return {}
+    prior = 1.0  # a 2B model wakes in about a second (vLLM's figures, scaled)
+    if isinstance(launcher, StandinLauncher):
+        standin = settings.standin
+        prior = standin.wake_s_level1 if sup.sleep_level == 1 else standin.wake_s_level2
+    return {
+        "sleep_level": sup.sleep_level,
+        "sleeper": HttpSleepControl(),
+        "host_memory_gb": host_budget_gb(sup.host_memory_gb, sup.host_memory_reserve_gb),
+        "wakes": LoadHistory(default_s=prior),
+    }
 
 
 async def run_service(settings: Settings, launcher: Launcher | None = None) -> None:
@@ -135,6 +168,10 @@ async def run_service(settings: Settings, launcher: Launcher | None = None) -> N
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+    prewarm = None
+    if settings.supervisor.prewarm:
+        models = load_registry(settings.registry_path).all_models()
+        prewarm = asyncio.create_task(supervisor.prewarm(models), name="prewarm")
     memory = supervisor.memory
     log.info(
         "supervisor on http://%s:%d: %d slot(s) of %.0f GB (about %d engines each), launcher %s",
@@ -149,6 +186,8 @@ async def run_service(settings: Settings, launcher: Launcher | None = None) -> N
         await stop.wait()
     finally:
         log.info("shutting down: stopping every engine")
+        if prewarm is not None:
+            prewarm.cancel()
         server.stop()
         await supervisor.shutdown()
         await server.close_all_connections()

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from app.core.registry import load_registry
-from tgi.engine import Engine
+from tgi.engine import Engine, EngineState
 from tgi.load_history import LoadHistory
 from tgi.residency import MemoryModel
 
@@ -35,7 +35,8 @@ def family_lookup(registry_path: Path | None = None) -> Callable[[str], str]:
 class Slot:
     gpu: int
     family: str
-    engines: dict[str, Engine] = field(default_factory=dict)  # resident or failed, by model
+    # Resident, asleep or failed, by model.
+    engines: dict[str, Engine] = field(default_factory=dict)
     stopping: list[Engine] = field(default_factory=list)
 
     def resident(self) -> list[Engine]:
@@ -45,16 +46,33 @@ class Slot:
         engine = self.engines.get(model_id)
         return engine is not None and engine.resident
 
+    def sleeping(self) -> list[Engine]:
+        """Asleep or falling asleep: holding host memory, not GPU memory."""
+        return [e for e in self.engines.values() if e.sleeping]
+
     def all_engines(self) -> list[Engine]:
         return [*self.engines.values(), *self.stopping]
 
-    def status(self, memory: MemoryModel, history: LoadHistory, now: float) -> dict[str, Any]:
-        """This slot in `GET /status`: capacity, memory in use, every engine."""
+    def status(
+        self,
+        memory: MemoryModel,
+        history: LoadHistory,
+        now: float,
+        wakes: LoadHistory | None = None,
+    ) -> dict[str, Any]:
+        """This slot in `GET /status`: capacity, memory in use, every engine (a waking
+        engine's estimate from `wakes`, the others' from `history`)."""
+
+        def expected(e: Engine) -> float:
+            waking = wakes is not None and e.state is EngineState.WAKING
+            return (wakes if waking else history).estimate(e.model_id)  # type: ignore[union-attr]
+
         return {
             "gpu": self.gpu,
             "family": self.family,
             "capacity": memory.engines_fitting(self.gpu),
             "memory_gb": memory.capacity_gb(self.gpu),
             "memory_used_gb": round(sum(e.memory_gb for e in self.resident()), 2),
-            "engines": [e.as_status(history.estimate(e.model_id), now) for e in self.all_engines()],
+            "asleep": len(self.sleeping()),
+            "engines": [e.as_status(expected(e), now) for e in self.all_engines()],
         }

@@ -13,6 +13,12 @@ of what the other needs, and a request that cannot be placed blocks later reques
 same slot, so a language change cannot be starved by a stream of battles on the old one.
 Concurrent requests for a model share its one load.
 
+Engines that can sleep (`sleep_level` 1 or 2: vLLM's sleep mode, `tgi.sleep_control`) are
+put to sleep when evicted instead of stopped, as long as the sleepers' host memory fits
+its budget (the oldest sleeper is stopped to make room); a request for a sleeping model
+wakes it (one wake, however many requests wait), in about a second instead of a launch.
+An engine that fails to fall asleep is stopped; one that fails to wake is restarted.
+
 Engines are launched, probed, health-checked and restarted by `tgi.engine_runner`; leases
 expire unless renewed (`tgi.leases`); load times are measured (`tgi.load_history`) for the
 estimates in `/status`; engine ports are claimed machine-wide (`tgi.ports`). The HTTP API
@@ -54,6 +60,8 @@ from tgi.leases import Lease, LeaseBook
 from tgi.load_history import LoadHistory
 from tgi.ports import EnginePorts, port_is_free
 from tgi.residency import MemoryModel, choose_victims
+from tgi.sleep_control import SleepControl
+from tgi.sleepers import SleepingEngines
 from tgi.slots import SLOT_OF_FAMILY, Slot, family_lookup
 
 log = logging.getLogger("tgi.supervisor")
@@ -78,8 +86,9 @@ class _Request:
 _Plan = list[tuple[Slot, list[str], list[Engine]]]
 
 
-class Supervisor:
-    """Slots, engines and leases. All methods run on one event loop; none blocks it."""
+class Supervisor(SleepingEngines):
+    """Slots, engines and leases. All methods run on one event loop; none blocks it.
+    Sleeping engines: `tgi.sleepers`."""
 
     def __init__(
         self,
@@ -98,10 +107,16 @@ class Supervisor:
         probe: Probe | None = None,
         host: str = "127.0.0.1",
         port_claims_dir: Path | None = None,
+        sleep_level: int = 0,
+        sleeper: SleepControl | None = None,
+        host_memory_gb: float = 0.0,
+        wakes: LoadHistory | None = None,
     ) -> None:
         """`family_of` maps a model id to its family (default: the built-in registry);
         `port_claims_dir` is where engine ports are claimed (default: the directory every
-        supervisor on the machine shares, `tgi.ports.default_claims_dir`)."""
+        supervisor on the machine shares, `tgi.ports.default_claims_dir`). With
+        `sleep_level` 1 or 2 and a `sleeper`, evicted engines sleep within
+        `host_memory_gb` of host memory; `wakes` keeps their wake times."""
         memory = memory or MemoryModel()
         if models_per_gpu is not None:
             memory = replace(memory, max_engines=models_per_gpu)
@@ -127,6 +142,12 @@ class Supervisor:
         self._queue: list[_Request] = []
         self._tasks: set[asyncio.Task[None]] = set()
         self._closing = False
+        self.sleep_level = sleep_level if sleeper is not None else 0
+        self.sleeper = sleeper
+        self.host_memory_gb = host_memory_gb
+        self.wakes = wakes or LoadHistory(default_s=1.0)
+        self.runner.on_lost_sleeper = self._lost_sleeper
+        self.prewarmed: dict[str, int] = {"total": 0, "done": 0, "failed": 0}
 
     # --- public API --------------------------------------------------------------------
 
@@ -237,7 +258,9 @@ class Supervisor:
         now = time.time()
         return {
             "now": now,
-            "slots": [slot.status(self.memory, self.history, now) for slot in self.slots],
+            "slots": [
+                slot.status(self.memory, self.history, now, self.wakes) for slot in self.slots
+            ],
             "queue": [
                 {
                     "position": i + 1,
@@ -254,6 +277,11 @@ class Supervisor:
             "typical_load_seconds": self.history.estimate(""),
             "launcher": self.launcher.name,
             "launches": self.runner.launches,
+            "sleep_level": self.sleep_level,
+            "host_memory_gb": round(self.host_memory_gb, 2),
+            "host_memory_used_gb": round(self._host_used_gb(), 2),
+            "expected_wake_seconds": self.wakes.measured(),
+            "prewarm": dict(self.prewarmed),
         }
 
     async def shutdown(self) -> None:
@@ -266,7 +294,7 @@ class Supervisor:
         self.leases.clear()
         for slot in self.slots:
             for engine in list(slot.engines.values()):
-                if engine.resident:
+                if engine.resident or engine.sleeping:
                     self._evict(slot, engine, "shutdown")
                 else:
                     engine.stop_requested.set()
@@ -275,6 +303,9 @@ class Supervisor:
         self.ports.close()
         if self._http_probe is not None:
             await self._http_probe.aclose()
+        close = getattr(self.sleeper, "aclose", None)
+        if close is not None:
+            await close()
 
     # --- admission ---------------------------------------------------------------------
 
@@ -344,9 +375,15 @@ class Supervisor:
             for victim in victims:
                 self._evict(slot, victim, "LRU")
         for slot, models, _ in plan:
-            # The GPU memory of evicted engines must be free before the next model loads.
+            # The GPU memory of evicted engines must be free before the next model loads:
+            # those stopping, and those falling asleep.
             pending = [e.task for e in slot.stopping if e.task is not None]
+            pending += [e.transition for e in slot.sleeping() if e.transition is not None]
             for model in models:
+                asleep = slot.engines.get(model)
+                if asleep is not None and asleep.state is EngineState.ASLEEP:
+                    self._wake(slot, asleep, pending)
+                    continue
                 port = self._free_port()
                 engine = Engine(
                     model,
@@ -355,6 +392,7 @@ class Supervisor:
                     f"http://{self.host}:{port}",
                     memory_gb=self.memory.model_gb(model),
                     memory_fraction=self.memory.fraction(model, slot.gpu),
+                    host_memory_gb=self._host_gb(model),
                 )
                 slot.engines[model] = engine
                 engine.task = self._spawn(self.runner.run(engine, pending), f"engine {model}")
@@ -418,6 +456,9 @@ class Supervisor:
         self.ports.keep_only({e.port for s in self.slots for e in s.all_engines()})
 
     def _evict(self, slot: Slot, engine: Engine, why: str) -> None:
+        if why == "LRU" and self._may_sleep(engine):
+            self._put_to_sleep(slot, engine)
+            return
         verb = "evicting" if why == "LRU" else "stopping"
         log.info("slot %d: %s %s (%s)", slot.gpu, verb, engine.model_id, why)
         if slot.engines.get(engine.model_id) is engine:

@@ -18,20 +18,30 @@ from typing import Any, Literal
 
 from app.arena.engines import EngineDirectory
 
-State = Literal["ready", "loading", "restarting", "queued", "not_loaded", "failed", "unknown"]
+State = Literal[
+    "ready", "waking", "loading", "restarting", "queued", "not_loaded", "failed", "unknown"
+]
 
 # When the two models of a battle differ, the voter hears about the one that is furthest
-# from ready: a failure first, then waiting in line, then loading.
+# from ready: a failure first, then waiting in line, then loading, then waking (a sleeping
+# engine back on the GPU in about a second).
 _PRIORITY: dict[State, int] = {
-    "failed": 6,
-    "unknown": 5,
-    "queued": 4,
-    "not_loaded": 3,
-    "restarting": 2,
-    "loading": 1,
+    "failed": 7,
+    "unknown": 6,
+    "queued": 5,
+    "not_loaded": 4,
+    "restarting": 3,
+    "loading": 2,
+    "waking": 1,
     "ready": 0,
 }
-_ENGINE_STATES = {"ready": "ready", "loading": "loading", "restarting": "restarting"}
+_ENGINE_STATES = {
+    "ready": "ready",
+    "waking": "waking",
+    "loading": "loading",
+    "restarting": "restarting",
+}
+_ASLEEP = ("asleep", "falling_asleep")
 
 
 @dataclass(frozen=True)
@@ -66,20 +76,21 @@ def battle_readiness(status: Mapping[str, Any] | None, models: Sequence[str]) ->
         return Readiness("queued", progress=0.0, queue_position=position)
     if state == "not_loaded":
         return Readiness("not_loaded", progress=0.0, eta_s=eta)
-    if state in ("restarting", "loading"):
+    if state in ("restarting", "loading", "waking"):
         return Readiness(state, progress=progress, eta_s=eta)
     return Readiness("unknown")
 
 
 def resident_models(status: Mapping[str, Any] | None) -> set[str]:
-    """Models with an engine ready or loading: `loaded` for `app.arena.matchmaking`."""
+    """Models with an engine ready, loading or waking: `loaded` for
+    `app.arena.matchmaking`."""
     if status is None:
         return set()
     return {
         e["model"]
         for slot in status.get("slots") or []
         for e in slot.get("engines") or []
-        if e.get("state") in ("ready", "loading") and "model" in e
+        if e.get("state") in ("ready", "loading", "waking") and "model" in e
     }
 
 
@@ -88,7 +99,7 @@ def _model_state(
 ) -> tuple[State, float | None, float | None]:
     """(state, progress, eta) of one model; its best engine counts (replicas, restarts)."""
     mine = [e for e in engines if e.get("model") == model and e.get("state") != "stopping"]
-    for wanted in ("ready", "loading", "restarting"):
+    for wanted in ("ready", "waking", "loading", "restarting"):
         found = [e for e in mine if e.get("state") == wanted]
         if found:
             best = min(found, key=lambda e: e.get("eta_seconds") or 0.0)
@@ -97,6 +108,9 @@ def _model_state(
         return "queued", 0.0, None
     if mine and all(e.get("state") == "failed" for e in mine):
         return "failed", None, None
+    if any(e.get("state") in _ASLEEP for e in mine):  # a request wakes it: its wake time
+        wake = (status.get("expected_wake_seconds") or {}).get(model)
+        return "not_loaded", 0.0, wake if wake is not None else 1.0
     if mine:
         return "unknown", None, None
     expected = (status.get("expected_load_seconds") or {}).get(model)

@@ -74,7 +74,8 @@ def describe_readiness(
         if eta is None:
             return t("ready_not_loaded_plain", language=language)
         return t("ready_not_loaded", language=language, eta=t.about(eta))
-    key = "ready_restarting" if state == "restarting" else "ready_loading"
+    keys = {"restarting": "ready_restarting", "waking": "ready_waking"}
+    key = keys.get(state, "ready_loading")
     if eta is None:
         return t(f"{key}_plain", language=language)
     when = t.about(eta) if eta > 0 else t("ready_almost")

@@ -67,6 +67,10 @@ class StandinSettings(BaseModel):
         default_factory=dict,
         description="model id or glob -> start-up fault spec (exit:N, never-ready, ...)",
     )
+    # vLLM's sleep mode, when supervisor.sleep_level > 0 (tgi/standin/sleep.py).
+    sleep_s: float = Field(0.05, ge=0, description="time to fall asleep")
+    wake_s_level1: float = Field(0.26, ge=0, description="time to wake from sleep level 1")
+    wake_s_level2: float = Field(0.85, ge=0, description="time to wake from sleep level 2")
 
 
 class SupervisorSettings(BaseModel):
@@ -105,6 +109,25 @@ class SupervisorSettings(BaseModel):
     )
     models_per_gpu: int | None = Field(
         None, ge=1, description="optional cap on engines per GPU; memory decides when unset"
+    )
+    # Sleeping engines (tgi/sleep_control.py; docs/supervisor.md).
+    sleep_level: int = Field(
+        0,
+        ge=0,
+        le=2,
+        description="evicted engines sleep at this vLLM sleep level (1: weights kept in host "
+        "memory, 2: dropped) instead of stopping; 0: never (TGI cannot sleep)",
+    )
+    host_memory_gb: float | None = Field(
+        None, ge=0, description="host memory sleeping engines may hold; default: the machine's"
+    )
+    host_memory_reserve_gb: float = Field(
+        16.0, ge=0, description="kept from sleeping engines when host_memory_gb is unset"
+    )
+    prewarm: bool = Field(
+        False,
+        description="at start, load every registry model once (voters first), so that with "
+        "sleep_level the engines fall asleep and no voter waits for a cold start",
     )
     # Engine lifecycle (tgi/engine_runner.py).
     ready_timeout_s: float = Field(900.0, gt=0, description="launch until ready, then failed")

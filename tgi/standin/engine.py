@@ -5,7 +5,8 @@ Launched exactly where production launches a TGI container (see `tgi/launchers.p
     python -m tgi.standin.engine --model-id ID --port P [--host 127.0.0.1]
         [--token-interval 0.03] [--startup-delay 1.0] [--max-input-tokens 1024]
         [--max-total-tokens 2048] [--max-concurrent-requests 128] [--fault SPEC]
-        [--language CODE]
+        [--language CODE] [--sleep-mode [--sleep-s S] [--wake-s-level1 S]
+        [--wake-s-level2 S] [--weights-gb GB]]
 
 Like TGI, the port stays closed while the "model loads" (`--startup-delay` seconds), then
 the server binds and logs `ready: serving MODEL on http://HOST:PORT (stand-in)`.
@@ -13,7 +14,8 @@ the server binds and logs `ready: serving MODEL on http://HOST:PORT (stand-in)`.
 TGI routes: `GET /health` (and `GET /`, `/ping`), `GET /info` (TGI's Info plus
 `"standin": true`), `POST /generate`, `POST /generate_stream`, `POST /` (compat route),
 `GET /v1/models`, `POST /v1/completions`. Stand-in admin routes: `GET /standin/faults`
-and `POST /standin/fault` with `{"fault": "SPEC" | null, "times": N | null}`.
+and `POST /standin/fault` with `{"fault": "SPEC" | null, "times": N | null}`. With
+`--sleep-mode`, vLLM's sleep routes (`tgi/standin/sleep.py`).
 Text, tokenizer and determinism: `tgi/standin/text.py`. Fault specs: `tgi/standin/faults.py`.
 SIGTERM or SIGINT stop the server cleanly (exit status 0).
 """
@@ -43,6 +45,7 @@ from tgi.standin.handlers import (
 )
 from tgi.standin.openai_compat import CompletionsHandler, models_json
 from tgi.standin.protocol import Limits, info_json
+from tgi.standin.sleep import IsSleepingHandler, SleepHandler, SleepState, WakeHandler
 from tgi.standin.text import resolve_language
 
 log = logging.getLogger("tgi.standin")
@@ -62,10 +65,12 @@ class EngineState:
     health_requests: int = 0  # health probes answered (`/health`, `/ping`); tests wait on it
     in_flight: int = 0
     ready_at: float | None = None  # wall time the port opened: benchmarks measure from it
+    sleep: SleepState | None = None  # vLLM's sleep mode (`--sleep-mode`), else None
 
     def stats(self) -> dict[str, object]:
         return {
             **self.faults.describe(),
+            **(self.sleep.describe() if self.sleep else {}),
             "startup_fault": self.startup_fault,
             "model_id": self.model_id,
             "language": self.language,
@@ -142,6 +147,9 @@ def make_app(state: EngineState) -> Application:
             (r"/v1/completions", CompletionsHandler),
             (r"/standin/faults", FaultsHandler),
             (r"/standin/fault", SetFaultHandler),
+            (r"/sleep", SleepHandler),
+            (r"/wake_up", WakeHandler),
+            (r"/is_sleeping", IsSleepingHandler),
         ]
     ]
     return Application(
@@ -153,7 +161,9 @@ def make_app(state: EngineState) -> Application:
 
 # Polled by the supervisor's readiness and health checks (every 10 s per engine): a
 # successful answer is routine and logged at debug level only.
-ROUTINE_PATHS = frozenset({"/health", "/ping", "/info", "/v1/models", "/standin/faults"})
+ROUTINE_PATHS = frozenset(
+    {"/health", "/ping", "/info", "/v1/models", "/standin/faults", "/is_sleeping"}
+)
 
 
 def _log_request(handler: RequestHandler) -> None:
@@ -205,6 +215,15 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--max-concurrent-requests", type=int, default=128)
     parser.add_argument("--fault", default=None, help="one fault spec, e.g. disconnect:5")
     parser.add_argument("--language", default=None, help="override the ISO 639-3 language")
+    parser.add_argument(
+        "--sleep-mode", action="store_true", help="serve vLLM's /sleep, /wake_up, /is_sleeping"
+    )
+    parser.add_argument("--sleep-s", type=float, default=0.05, help="seconds to fall asleep")
+    parser.add_argument("--wake-s-level1", type=float, default=0.26, help="seconds to wake")
+    parser.add_argument("--wake-s-level2", type=float, default=0.85, help="seconds to wake")
+    parser.add_argument(
+        "--weights-gb", type=float, default=None, help="host memory asleep at level 1"
+    )
     args = parser.parse_args(argv)
     try:
         args.fault = parse_fault(args.fault) if args.fault else None
@@ -229,6 +248,20 @@ def build_state(args: argparse.Namespace) -> EngineState:
         token_interval=max(args.token_interval, 0.0),
         faults=FaultState(request_fault),
         startup_fault=fault.spec if fault else None,
+        sleep=_sleep_state(args) if args.sleep_mode else None,
+    )
+
+
+def _sleep_state(args: argparse.Namespace) -> SleepState:
+    from tgi.residency import BYTES_PER_PARAM, params_billion
+
+    weights = args.weights_gb
+    if weights is None:
+        weights = round(params_billion(args.model_id) * BYTES_PER_PARAM, 2)
+    return SleepState(
+        sleep_s=max(args.sleep_s, 0.0),
+        wake_s={1: max(args.wake_s_level1, 0.0), 2: max(args.wake_s_level2, 0.0)},
+        weights_gb=weights,
     )
 
 

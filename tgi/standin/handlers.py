@@ -96,6 +96,15 @@ class GenerationHandler(BaseHandler):
         self.started = time.monotonic()
         self._stream_zero: float | None = None  # when the first token's interval began
 
+    def prepare(self) -> None:
+        # Asleep (vLLM's sleep mode, `tgi.standin.sleep`): no weights, no generation.
+        if self.state.sleep is not None and self.state.sleep.asleep:
+            self.note = "asleep"
+            self.write_json(
+                {"error": "the model is sleeping (POST /wake_up first)", "error_type": "sleeping"},
+                503,
+            )
+
     def on_connection_close(self) -> None:
         self.gone.set()
 
