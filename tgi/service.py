@@ -2,7 +2,7 @@
 until SIGTERM or SIGINT.
 
 `build_launcher` picks the engine launcher (`supervisor.launcher`: the stand-in, TGI or
-vLLM containers through `tgi/launch.sh`, or any command), `build_supervisor` wires the
+vLLM containers through `tgi/launch.sh`, any command, or Slurm jobs), `build_supervisor` wires the
 supervisor from `Settings` (GPUs, memory, lifecycle, the registry at
 `registry_path`), `run_service` serves the API and stops every engine on the way out, and
 `run_supervisor` is its blocking form behind `oellm-arena supervisor` (app/cli/main.py).
@@ -59,6 +59,10 @@ def build_launcher(settings: Settings) -> Launcher:
             startup_s_per_billion=standin.startup_s_per_billion_params,
             faults=standin.faults,
         )
+    if sup.launcher == "slurm":
+        from tgi.slurm_launcher import SlurmLauncher
+
+        return SlurmLauncher(settings)
     if sup.launcher in ("tgi", "vllm"):
         default = DEFAULT_TGI_COMMAND if sup.launcher == "tgi" else DEFAULT_VLLM_COMMAND
         return CommandLauncher.from_strings(
@@ -151,6 +155,9 @@ async def run_service(settings: Settings, launcher: Launcher | None = None) -> N
         log.info("shutting down: stopping every engine")
         server.stop()
         await supervisor.shutdown()
+        close = getattr(supervisor.launcher, "aclose", None)
+        if close is not None:  # the slurm launcher: scancel leftovers, stop the heartbeat
+            await close()
         await server.close_all_connections()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(sig)

@@ -18,20 +18,28 @@ from typing import Any, Literal
 
 from app.arena.engines import EngineDirectory
 
-State = Literal["ready", "loading", "restarting", "queued", "not_loaded", "failed", "unknown"]
+State = Literal[
+    "ready", "loading", "restarting", "queued", "waiting_gpu", "not_loaded", "failed", "unknown"
+]
 
 # When the two models of a battle differ, the voter hears about the one that is furthest
 # from ready: a failure first, then waiting in line, then loading.
 _PRIORITY: dict[State, int] = {
-    "failed": 6,
-    "unknown": 5,
-    "queued": 4,
+    "failed": 7,
+    "unknown": 6,
+    "queued": 5,
+    "waiting_gpu": 4,  # a scheduler (Slurm) has not started the engine: no GPU free yet
     "not_loaded": 3,
     "restarting": 2,
     "loading": 1,
     "ready": 0,
 }
-_ENGINE_STATES = {"ready": "ready", "loading": "loading", "restarting": "restarting"}
+_ENGINE_STATES = {
+    "ready": "ready",
+    "loading": "loading",
+    "restarting": "restarting",
+    "pending": "waiting_gpu",
+}
 
 
 @dataclass(frozen=True)
@@ -64,6 +72,9 @@ def battle_readiness(status: Mapping[str, Any] | None, models: Sequence[str]) ->
     if state == "queued":
         position = _queue_position(status.get("queue") or [], models)
         return Readiness("queued", progress=0.0, queue_position=position)
+    if state == "waiting_gpu":
+        position = _gpu_queue_position(engines, models)
+        return Readiness("waiting_gpu", progress=0.0, queue_position=position)
     if state == "not_loaded":
         return Readiness("not_loaded", progress=0.0, eta_s=eta)
     if state in ("restarting", "loading"):
@@ -88,7 +99,7 @@ def _model_state(
 ) -> tuple[State, float | None, float | None]:
     """(state, progress, eta) of one model; its best engine counts (replicas, restarts)."""
     mine = [e for e in engines if e.get("model") == model and e.get("state") != "stopping"]
-    for wanted in ("ready", "loading", "restarting"):
+    for wanted in ("ready", "loading", "restarting", "pending"):
         found = [e for e in mine if e.get("state") == wanted]
         if found:
             best = min(found, key=lambda e: e.get("eta_seconds") or 0.0)
@@ -103,6 +114,16 @@ def _model_state(
     if expected is None:
         expected = status.get("typical_load_seconds")
     return "not_loaded", 0.0, expected
+
+
+def _gpu_queue_position(engines: Iterable[Mapping[str, Any]], models: Sequence[str]) -> int | None:
+    """The furthest place in the scheduler's queue among the battle's pending engines."""
+    positions = [
+        int((e.get("waiting") or {}).get("queue_position") or 0)
+        for e in engines
+        if e.get("model") in models and e.get("state") == "pending"
+    ]
+    return max(positions) if positions and min(positions) > 0 else None
 
 
 def _queue_position(queue: Sequence[Mapping[str, Any]], models: Sequence[str]) -> int | None:
