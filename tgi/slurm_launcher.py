@@ -154,7 +154,7 @@ class SlurmEngine:
             return None
         return {
             "job_id": self.job_id,
-            "reason": self._info.reason,
+            "reason": self._info.reason if self._info.reason not in ("", "None") else None,
             "queue_position": self._position,
         }
 
