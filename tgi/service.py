@@ -23,6 +23,7 @@ from app.core.logs import setup_logging
 from app.core.registry import load_registry
 from app.core.settings import Settings
 from tgi.engine_runner import Lifecycle
+from tgi.gpu_memory import gpu_memory_gb
 from tgi.launchers import CommandLauncher, Launcher, StandinLauncher
 from tgi.load_history import LoadHistory
 from tgi.residency import MemoryModel
@@ -102,7 +103,7 @@ def build_supervisor(settings: Settings, launcher: Launcher | None = None) -> Su
         launcher,
         gpus=sup.gpus,
         memory=MemoryModel(
-            gpu_memory_gb=sup.gpu_memory_gb,
+            gpu_memory_gb=gpu_memory_gb(settings),
             reserve_gb=sup.gpu_memory_reserve_gb,
             headroom_gb=sup.engine_headroom_gb,
             overrides=sup.model_memory_gb,

@@ -93,8 +93,10 @@ class SupervisorSettings(BaseModel):
     )
     first_engine_port: int = 8700
     # Residency by memory (tgi/residency.py).
-    gpu_memory_gb: float | list[float] = Field(
-        80.0, description="memory per GPU in GB: one number, or a list by GPU index"
+    gpu_memory_gb: float | list[float] | None = Field(
+        None,
+        description="memory per GPU in GB: one number, or a list by GPU index; unset: "
+        "nvidia-smi's memory.total for tgi, vllm and command, else 80",
     )
     gpu_memory_reserve_gb: float = Field(2.0, ge=0, description="per GPU, kept from engines")
     engine_headroom_gb: float = Field(
