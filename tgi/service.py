@@ -66,6 +66,9 @@ def build_launcher(settings: Settings) -> Launcher:
         return SlurmLauncher(settings)
     if sup.launcher in ("tgi", "vllm"):
         default = DEFAULT_TGI_COMMAND if sup.launcher == "tgi" else DEFAULT_VLLM_COMMAND
+        # Engines are reached where the supervisor listens (loopback unless it listens on
+        # one address of the machine): publish their ports there and nowhere else.
+        default += f" --publish-address {shlex.quote(engine_host(sup.host))}"
         return CommandLauncher.from_strings(
             command or default, stop_command or CONTAINER_STOP_COMMAND, name=sup.launcher
         )
