@@ -141,8 +141,9 @@ mv -f "$endpoint_file.tmp" "$endpoint_file"
 
 "${{payload[@]}}" &
 engine=$!
-trap 'kill -TERM "$engine" 2>/dev/null' TERM INT HUP
-while kill -0 "$engine" 2>/dev/null; do
+stopping=""
+trap 'stopping=1; kill -TERM "$engine" 2>/dev/null' TERM INT HUP
+while [ -z "$stopping" ] && kill -0 "$engine" 2>/dev/null; do
   beat=$(stat -c %Y "$heartbeat_file" 2>/dev/null || echo 0)
   age=$(($(date +%s) - beat))
   if [ "$age" -gt "$heartbeat_timeout_s" ]; then

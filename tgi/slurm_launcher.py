@@ -147,7 +147,11 @@ class SlurmEngine:
         return self._returncode
 
     def endpoint(self) -> str | None:
-        return self._endpoint if self._returncode is None else None
+        if self._returncode is not None:
+            return None
+        if self._endpoint is None:  # the job writes it once running: no need to wait for
+            self._endpoint = _read_endpoint(self.endpoint_file)  # scontrol to say so
+        return self._endpoint
 
     def waiting(self) -> dict[str, object] | None:
         if self._endpoint is not None or self._returncode is not None:
@@ -206,6 +210,7 @@ class SlurmEngine:
                 await slurm_jobs.cancel(self.job_id)
             except slurm_jobs.SlurmError as exc:
                 log.warning("job %d: %s", self.job_id, exc)
+            self._poll_s = min(self._poll_s, 0.2)  # the GPU is wanted back: look often
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._ended.wait(), grace_s + 15)
         self._poller.cancel()
