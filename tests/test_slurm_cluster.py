@@ -272,3 +272,22 @@ def test_a_killed_supervisor_leaves_no_job_behind(service: Service) -> None:
     job_logs = [p.read_text() for p in Path(service.env["ARENA_SLURM__STATE_DIR"]).rglob("*.log")]
     stale = [text for text in job_logs if "no heartbeat from the supervisor" in text]
     assert len(stale) == 2, f"after {took:.1f} s; job logs:\n" + "\n".join(job_logs)
+
+
+def test_local_cluster_start_is_idempotent_and_status_tells(
+    slurm_env: dict[str, str], tmp_path: Path
+) -> None:
+    again = _run([str(CLUSTER_SCRIPT), "start", str(CLUSTER_DIR)], slurm_env)
+    assert again.returncode == 0 and "already running" in again.stderr, again.stderr
+    status = _run([str(CLUSTER_SCRIPT), "status", str(CLUSTER_DIR)], slurm_env)
+    assert status.returncode == 0 and status.stdout.startswith("running: debug"), status.stdout
+    assert "gpu:2" in status.stdout
+    elsewhere = _run([str(CLUSTER_SCRIPT), "status", str(tmp_path / "none")], slurm_env)
+    assert elsewhere.returncode == 1 and elsewhere.stdout.startswith("not running")
+    bad = _run([str(CLUSTER_SCRIPT), "restart"], slurm_env)
+    assert bad.returncode == 2 and "usage:" in bad.stderr
+
+
+def test_local_cluster_script_is_shellcheck_clean() -> None:
+    done = subprocess.run(["shellcheck", str(CLUSTER_SCRIPT)], capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout
