@@ -119,6 +119,7 @@ start() {
     log "already running ($conf)"
     return 0
   fi
+  [ "$(id -u)" -eq 0 ] || { log "start needs root (munged, slurmd, apt-get)"; exit 1; }
   install_packages
   start_munge
   write_config
@@ -143,6 +144,9 @@ start() {
     exit 1
   fi
   log "running: node $node, partition debug, gpu:2 ($conf)"
+  if [ "$(readlink "$etc_conf" 2>/dev/null)" != "$conf" ]; then
+    log "$etc_conf is another cluster's: export SLURM_CONF=$conf for sbatch and squeue"
+  fi
 }
 
 stop() {
