@@ -28,10 +28,13 @@ node=$(hostname -s)
 export SLURM_CONF="$conf"
 
 log() { echo "local-cluster: $*" >&2; }
+pid_alive() { [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
 
 # running: the controller answers and the node is usable (idle, mixed or allocated).
 running() {
   [ -f "$conf" ] || return 1
+  # sinfo retries a controller that is not there for ~10 s: ask only a live one.
+  pid_alive "$dir/slurmctld.pid" || return 1
   local state
   state=$(timeout 10 sinfo -h -n "$node" -o %t 2>/dev/null) || return 1
   case "$state" in
@@ -111,8 +114,6 @@ EOF
     ln -s "$conf" "$etc_conf"
   fi
 }
-
-pid_alive() { [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
 
 start() {
   if running; then
