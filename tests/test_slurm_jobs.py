@@ -77,6 +77,18 @@ def test_hostile_values_reach_the_payload_unchanged_and_run_nothing(tmp_path: Pa
     assert "engine on " in done.stderr and f":{port}" in done.stderr
 
 
+def test_the_container_runtime_is_found_on_the_node_whatever_its_path(tmp_path: Path) -> None:
+    odd = tmp_path / "tools & more"  # bash 5.2 would put the match where a bare & stands
+    odd.mkdir()
+    (odd / "apptainer").write_text('#!/bin/sh\nprintf "%s\\n" "$0" "$@"\n')
+    (odd / "apptainer").chmod(0o755)
+    path, _ = _run_script(tmp_path, ["{container_runtime}", "run", "x&y"])
+    env = {**os.environ, "PATH": f"{odd}:/usr/bin:/bin"}
+    done = subprocess.run(["bash", str(path)], capture_output=True, text=True, env=env)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == [str(odd / "apptainer"), "run", "x&y"]
+
+
 def test_the_endpoint_file_says_host_and_port_while_the_engine_runs(tmp_path: Path) -> None:
     path, endpoint = _run_script(tmp_path, ["sleep", "30"])
     proc = subprocess.Popen(["bash", str(path)], stderr=subprocess.PIPE)

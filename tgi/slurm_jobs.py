@@ -18,6 +18,7 @@ evaluated again. The script:
 from __future__ import annotations
 
 import asyncio
+import math
 import re
 import shlex
 import shutil
@@ -98,7 +99,7 @@ class JobScript:
         return _TEMPLATE.format(
             endpoint_file=q(str(self.endpoint_file)),
             heartbeat_file=q(str(self.heartbeat_file)),
-            heartbeat_timeout_s=int(self.heartbeat_timeout_s),
+            heartbeat_timeout_s=max(1, math.ceil(self.heartbeat_timeout_s)),
             exports=exports,
             workdir=workdir,
             payload=payload,
@@ -130,8 +131,8 @@ runtime=$(command -v apptainer || command -v singularity || echo apptainer)
 port_placeholder={port_placeholder}
 runtime_placeholder={runtime_placeholder}
 for i in "${{!payload[@]}}"; do
-  payload[i]=${{payload[i]//"$port_placeholder"/$port}}
-  payload[i]=${{payload[i]//"$runtime_placeholder"/$runtime}}
+  payload[i]=${{payload[i]//"$port_placeholder"/"$port"}}  # quoted: no & expansion (bash 5.2)
+  payload[i]=${{payload[i]//"$runtime_placeholder"/"$runtime"}}
 done
 
 host=$(hostname -f 2>/dev/null || hostname)
