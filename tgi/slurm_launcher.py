@@ -282,6 +282,7 @@ class SlurmLauncher:
         path.chmod(0o700)
         output = self.run_dir / f"{key}.log"
         job_id = await slurm_jobs.submit(self.options, slurm_jobs.job_name(model_id), path, output)
+        self.jobs = {i: j for i, j in self.jobs.items() if j.returncode is None}  # ended ones
         log.info("submitted job %d for %s (%s)", job_id, model_id, path)
         engine = SlurmEngine(
             job_id, script.endpoint_file, output, self.settings.slurm.poll_s, self.options.partition
