@@ -24,7 +24,7 @@ from app.core.i18n import Translator, load_catalogue
 from app.core.settings import Settings
 from tgi.service import build_launcher
 from tgi.slurm_jobs import JobOptions, JobScript, job_name, parse_scontrol
-from tgi.slurm_launcher import payload_argv
+from tgi.slurm_launcher import _read_endpoint, payload_argv
 
 HOSTILE = [
     "a'; rm -rf / #",
@@ -96,13 +96,26 @@ def test_the_endpoint_file_says_host_and_port_while_the_engine_runs(tmp_path: Pa
         deadline = time.monotonic() + 10
         while not endpoint.exists() and time.monotonic() < deadline:
             time.sleep(0.05)
-        host, port = endpoint.read_text().split()
-        assert host and port.isdigit()
+        host, port, *address = endpoint.read_text().split()
+        assert host and port.isdigit() and len(address) <= 1  # no address where none is set
         proc.send_signal(signal.SIGTERM)  # scancel: the engine gets it, the job ends
         assert proc.wait(10) != 0
     finally:
         proc.kill()
         proc.wait()
+
+
+def test_the_endpoint_file_gives_the_url_by_name_or_by_address(tmp_path: Path) -> None:
+    path = tmp_path / "job.endpoint"
+    assert _read_endpoint(path) is None  # not running yet
+    path.write_text("localhost 23456 10.0.0.7\n")
+    assert _read_endpoint(path) == "http://localhost:23456"
+    path.write_text("no-such-node.invalid 23456 10.0.0.7\n")
+    assert _read_endpoint(path) == "http://10.0.0.7:23456"
+    path.write_text("gpu7 23456\n")  # no address: the name as it is
+    assert _read_endpoint(path) == "http://gpu7:23456"
+    path.write_text("gpu7\n")
+    assert _read_endpoint(path) is None
 
 
 def test_a_stale_heartbeat_ends_the_job(tmp_path: Path) -> None:

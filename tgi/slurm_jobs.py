@@ -7,8 +7,9 @@ two values only the node knows (its free port, the container runtime) are substi
 into the payload's argv *after* it is a bash array, as plain strings that are never
 evaluated again. The script:
 
-1. picks a free port on its node and writes `host port` to the endpoint file (as soon as
-   the job runs: the supervisor's usual readiness probe tells loading from ready);
+1. picks a free port on its node and writes `host port address` to the endpoint file (as
+   soon as the job runs: the supervisor's usual readiness probe tells loading from ready;
+   the address, the node's first, serves a supervisor that cannot resolve the host name);
 2. runs the payload (the engine) in the background and, every two seconds, checks the
    supervisor's heartbeat file: older than `heartbeat_timeout_s` (a supervisor killed
    outright) and the engine is stopped and the job ends;
@@ -136,8 +137,9 @@ for i in "${{!payload[@]}}"; do
 done
 
 host=$(hostname -f 2>/dev/null || hostname)
-echo "oellm-arena job ${{SLURM_JOB_ID:-?}}: engine on $host:$port" >&2
-printf '%s %s\\n' "$host" "$port" >"$endpoint_file.tmp"
+address=$(hostname -I 2>/dev/null | cut -d ' ' -f 1)  # for a supervisor that cannot resolve $host
+echo "oellm-arena job ${{SLURM_JOB_ID:-?}}: engine on $host:$port ($address)" >&2
+printf '%s %s %s\\n' "$host" "$port" "$address" >"$endpoint_file.tmp"
 mv -f "$endpoint_file.tmp" "$endpoint_file"
 
 "${{payload[@]}}" &

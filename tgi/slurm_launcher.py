@@ -6,7 +6,8 @@ through `scontrol` every `poll_s`:
 
 - pending: `waiting()` gives the reason and the queue position (the page says "waiting
   for a GPU"), `endpoint()` is None;
-- running: the job has written `host port` to its endpoint file; `endpoint()` is that URL,
+- running: the job has written `host port address` to its endpoint file; `endpoint()` is
+  that URL (the address where this machine cannot resolve the node's name),
   which the supervisor probes like any engine's;
 - ended (scancel from outside, preemption, the time limit, a crash): `wait()` returns and
   the engine runner treats it as a crashed engine (restart with backoff).
@@ -217,11 +218,21 @@ class SlurmEngine:
 
 
 def _read_endpoint(path: Path) -> str | None:
+    """`http://host:port` from a job's endpoint file (`host port [address]`), with the
+    address instead of a host name this machine cannot resolve; None until it exists."""
     try:
-        host, port = path.read_text().split()[:2]
+        host, port, *address = path.read_text().split()
     except (OSError, ValueError):
         return None
-    return f"http://{host}:{int(port)}" if port.isdigit() else None
+    if not port.isdigit():
+        return None
+    if address:
+        try:
+            socket.getaddrinfo(host, int(port), type=socket.SOCK_STREAM)
+        except OSError:
+            log.warning("cannot resolve the node name %s: using its address %s", host, address[0])
+            host = address[0]
+    return f"http://{host}:{int(port)}"
 
 
 class SlurmLauncher:
