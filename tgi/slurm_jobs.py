@@ -136,7 +136,7 @@ for i in "${{!payload[@]}}"; do
   payload[i]=${{payload[i]//"$runtime_placeholder"/"$runtime"}}
 done
 
-host=$(hostname -f 2>/dev/null || hostname)
+host=$(hostname)  # the short name: -f would ask DNS, which a node may lack
 address=$(hostname -I 2>/dev/null | cut -d ' ' -f 1)  # for a supervisor that cannot resolve $host
 echo "oellm-arena job ${{SLURM_JOB_ID:-?}}: engine on $host:$port ($address)" >&2
 printf '%s %s %s\\n' "$host" "$port" "$address" >"$endpoint_file.tmp"
