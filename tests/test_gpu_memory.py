@@ -56,6 +56,7 @@ def test_a_failing_or_garbled_nvidia_smi_falls_back(caplog: pytest.LogCaptureFix
     with caplog.at_level(logging.WARNING, logger="tgi.supervisor"):
         assert gpu_memory_gb(_settings(launcher="tgi"), failing) == 80.0
         assert gpu_memory_gb(_settings(launcher="tgi"), lambda argv: "No devices\n") == 80.0
+        assert gpu_memory_gb(_settings(launcher="tgi"), lambda argv: "0\n1\n") == 80.0
     assert "nvidia-smi failed" in caplog.text and "nvidia-smi said 'No devices'" in caplog.text
 
 

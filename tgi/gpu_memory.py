@@ -41,9 +41,11 @@ def query_gpu_memory_gb(run: Runner = _run) -> list[float] | None:
     try:
         sizes = [round(float(line) / 1024, 1) for line in out.split() if line.strip()]
     except ValueError:
+        sizes = []
+    if not sizes or min(sizes) <= 0:
         log.warning("nvidia-smi said %r: GPU memory taken as %.0f GB", out.strip(), DEFAULT_GB)
         return None
-    return sizes or None
+    return sizes
 
 
 def gpu_memory_gb(settings: Settings, run: Runner = _run) -> float | list[float]:
