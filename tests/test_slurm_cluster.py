@@ -10,6 +10,7 @@ Jobs are told apart from anything else on the cluster by the ids the supervisor 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import signal
@@ -102,8 +103,10 @@ class Service:
         return set(jobs) & set(self.queue())
 
 
-@pytest.fixture
-def service(slurm_env: dict[str, str], tmp_path: Path) -> Iterator[Service]:
+@contextlib.contextmanager
+def start_service(slurm_env: dict[str, str], tmp_path: Path, **overrides: str) -> Iterator[Service]:
+    """`oellm-arena supervisor` on the slurm launcher (stand-in jobs unless overridden);
+    SIGTERM at the end, and any job it left is cancelled."""
     port = free_port()
     env = {
         **slurm_env,
@@ -121,6 +124,7 @@ def service(slurm_env: dict[str, str], tmp_path: Path) -> Iterator[Service]:
         "ARENA_STANDIN__STARTUP_DELAY_S": "0.2",
         "ARENA_STANDIN__TOKEN_INTERVAL_S": "0",
         "PYTHONUNBUFFERED": "1",
+        **overrides,
     }
     log_path = tmp_path / "supervisor.log"
     with log_path.open("wb") as log_file:
@@ -144,6 +148,12 @@ def service(slurm_env: dict[str, str], tmp_path: Path) -> Iterator[Service]:
         leftover = svc.live(svc.submitted())
         if leftover:  # never leave jobs for the next test, whatever happened
             _run(["scancel", *map(str, leftover)], env)
+
+
+@pytest.fixture
+def service(slurm_env: dict[str, str], tmp_path: Path) -> Iterator[Service]:
+    with start_service(slurm_env, tmp_path) as svc:
+        yield svc
 
 
 def _healthy(svc: Service) -> bool:
@@ -291,3 +301,50 @@ def test_local_cluster_start_is_idempotent_and_status_tells(
 def test_local_cluster_script_is_shellcheck_clean() -> None:
     done = subprocess.run(["shellcheck", str(CLUSTER_SCRIPT)], capture_output=True, text=True)
     assert done.returncode == 0, done.stdout
+
+
+FAKE_APPTAINER = """#!/usr/bin/env bash
+# Fake apptainer: records its argv, then runs a stand-in where TGI's image would start.
+printf '%s\\n' "$@" > "$FAKE_APPTAINER_LOG.$$"
+while [ "$#" -gt 0 ]; do
+  case "$1" in
+    --model-id) model=$2; shift 2 ;;
+    --port) port=$2; shift 2 ;;
+    *) shift ;;
+  esac
+done
+exec "$FAKE_PYTHON" -m tgi.standin.engine --model-id "$model" --port "$port" \\
+  --host 0.0.0.0 --startup-delay 0.1 --token-interval 0
+"""
+
+
+def test_tgi_jobs_run_the_pinned_image_through_apptainer(
+    slurm_env: dict[str, str], tmp_path: Path
+) -> None:
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "apptainer").write_text(FAKE_APPTAINER)
+    (bin_dir / "apptainer").chmod(0o755)
+    record = tmp_path / "apptainer-argv"
+    with start_service(
+        slurm_env,
+        tmp_path,
+        ARENA_SLURM__ENGINE="tgi",
+        ARENA_SLURM__MODEL_CACHE=str(tmp_path / "hf cache"),
+        PATH=f"{bin_dir}:{os.environ['PATH']}",  # sbatch passes it on to the job
+        FAKE_APPTAINER_LOG=str(record),
+        FAKE_PYTHON=sys.executable,
+    ) as svc:
+        lease = acquire(svc, SWEDISH)
+    runs = [p.read_text().splitlines() for p in tmp_path.glob("apptainer-argv.*")]
+    assert len(runs) == 2
+    hplt = next(r for r in runs if SWEDISH[1] in r)
+    port = lease["endpoints"][SWEDISH[1]].rsplit(":", 1)[1]
+    assert hplt == [
+        "run", "--nv", "--bind", f"{tmp_path / 'hf cache'}:/data", "--env", "HF_HOME=/data",
+        "docker://ghcr.io/huggingface/text-generation-inference:3.3.5",
+        "--model-id", SWEDISH[1], "--hostname", "0.0.0.0", "--port", port,
+        "--cuda-memory-fraction", "0.90", "--dtype", "bfloat16", "--max-input-tokens", "1536",
+        "--max-total-tokens", "2048", "--max-batch-prefill-tokens", "2048",
+        "--max-concurrent-requests", "64",
+    ]  # fmt: skip
