@@ -40,7 +40,7 @@ TOOLS = ("bash", "cat", "grep", "paste", "sed", "tr")
 def tgi_argv(gpu: int, port: int, model: str, *, detach: str = "-d") -> list[str]:
     return [
         "docker", "run", detach, "--name", f"arena-gpu{gpu}-{port}",
-        "--gpus", f"device={gpu}", "--shm-size", "1g", "-p", f"{port}:80",
+        "--gpus", f"device={gpu}", "--shm-size", "1g", "-p", f"127.0.0.1:{port}:80",
         "-v", "/models:/data", "-e", "HF_TOKEN", "-e", "HF_HOME=/data", TGI_IMAGE,
         "--model-id", model, "--revision", "main", "--dtype", "bfloat16",
         "--max-input-tokens", "1536", "--max-total-tokens", "2048",
@@ -126,7 +126,7 @@ def test_dry_run_vllm_argv_is_exact(launch: Launch) -> None:
     )  # fmt: skip
     assert dry_run_argv(result) == [
         "docker", "run", "-d", "--name", "sv-ms", "--gpus", "device=0", "--shm-size", "1g",
-        "-p", "8700:8000", "-v", "/models:/data", "-e", "HF_TOKEN", "-e", "HF_HOME=/data",
+        "-p", "127.0.0.1:8700:8000", "-v", "/models:/data", "-e", "HF_TOKEN", "-e", "HF_HOME=/data",
         VLLM_IMAGE, "--model", model, "--revision", "v1.0", "--served-model-name", model,
         "--dtype", "bfloat16", "--max-model-len", "2048", "--max-num-seqs", "64",
         "--gpu-memory-utilization", "0.2",
@@ -165,6 +165,22 @@ def test_dry_run_options_and_environment(launch: Launch, tmp_path: Path) -> None
     assert "registry.local/tgi:pinned" in argv and TGI_IMAGE not in argv
     assert argv[argv.index("--max-concurrent-requests") + 1] == "16"
     assert argv[-2:] == ["--cuda-memory-fraction", ".25"]
+
+
+def test_the_engine_port_is_published_on_loopback_unless_opened(launch: Launch) -> None:
+    args = ("--gpu", "0", "--model-id", "a/b", "--port", "8700", "--dry-run")
+    loopback = dry_run_argv(launch(*args))
+    assert loopback[loopback.index("-p") + 1] == "127.0.0.1:8700:80"
+    opened = dry_run_argv(launch(*args, "--publish-address", "0.0.0.0"))
+    assert opened[opened.index("-p") + 1] == "0.0.0.0:8700:80"
+    by_env = dry_run_argv(launch(*args, "--engine=vllm", ARENA_PUBLISH_ADDRESS="10.1.2.3"))
+    assert by_env[by_env.index("-p") + 1] == "10.1.2.3:8700:8000"
+    flag_wins = dry_run_argv(
+        launch(*args, "--publish-address=127.0.0.1", ARENA_PUBLISH_ADDRESS="0.0.0.0")
+    )
+    assert flag_wins[flag_wins.index("-p") + 1] == "127.0.0.1:8700:80"
+    refused = launch(*args, "--publish-address", "0.0.0.0; id")
+    assert refused.returncode == 2 and "must be an IPv4 address" in refused.stderr
 
 
 def test_dry_run_needs_neither_docker_nor_a_gpu(launch: Launch, bin_dir: Path) -> None:

@@ -405,7 +405,7 @@ case "$1" in
     shift
     while [ "$#" -gt 0 ]; do
       case "$1" in
-        -p) port=${2%%:*}; shift 2 ;;
+        -p) published=${2#*:}; port=${published%%:*}; shift 2 ;;  # ADDRESS:PORT:80
         --name) name=$2; shift 2 ;;
         --model-id) model=$2; shift 2 ;;
         *) shift ;;
@@ -451,4 +451,5 @@ async def test_launch_sh_containers_under_the_supervisor(
     assert hplt_run[:7] == ["run", "--rm", "--name", f"arena-gpu1-{port}", "--gpus", "device=1",
                             "--shm-size"]  # fmt: skip
     assert hplt_run[-2:] == ["--cuda-memory-fraction", "0.20"]
+    assert hplt_run[hplt_run.index("-p") + 1] == f"127.0.0.1:{port}:80"  # loopback only
     assert ["stop", f"arena-gpu1-{port}"] in recorded

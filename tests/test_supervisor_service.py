@@ -230,5 +230,7 @@ async def test_sleeping_engines_from_settings() -> None:
     assert "--sleep-mode" in vllm.argv("m/x", 0, 8700)  # type: ignore[attr-defined]
     with pytest.raises(ValueError, match="TGI has no sleep mode"):
         build_launcher(Settings(supervisor={"launcher": "tgi", "sleep_level": 1}))
+    with pytest.raises(ValueError, match="keeps its GPU while its engine sleeps"):
+        build_launcher(Settings(supervisor={"launcher": "slurm", "sleep_level": 1}))
     awake = build_launcher(Settings())
     assert "--sleep-mode" not in awake.argv("m/x", 0, 8700)  # type: ignore[attr-defined]

@@ -5,7 +5,8 @@ lease handed out before a crash stays valid; only if another process has bound t
 meanwhile does the relaunch move to a free one) and is replaced only when the model is
 launched afresh after eviction or after it was given up as `failed`.
 
-States: `loading` (launched, not ready yet), `ready`, `restarting` (it crashed or stopped
+States: `pending` (a scheduler such as Slurm has not started it: no GPU free yet),
+`loading` (launched, not ready yet), `ready`, `restarting` (it crashed or stopped
 answering; waiting out the backoff before the next launch), `failed` (given up; the error
 and the last log lines say why) and `stopping` (evicted or shut down). Engines that can
 sleep (vLLM's sleep mode, `tgi.sleep_control`) also go `falling_asleep` (evicted; its GPU
@@ -21,6 +22,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
+from tgi.launchers import ScheduledEngine
+
 if TYPE_CHECKING:
     from tgi.launchers import EngineProcess
 
@@ -28,6 +31,7 @@ LOG_TAIL_LINES = 20  # shown in /status and in errors
 
 
 class EngineState(StrEnum):
+    PENDING = "pending"  # a scheduler (Slurm) has not started it yet: no GPU free
     LOADING = "loading"
     READY = "ready"
     RESTARTING = "restarting"
@@ -41,6 +45,7 @@ class EngineState(StrEnum):
 # Holding (or about to hold) GPU memory. An engine falling asleep is not: the placement
 # that evicted it already counts its memory as free, and waits for the sleep to finish.
 RESIDENT_STATES = (
+    EngineState.PENDING,
     EngineState.LOADING,
     EngineState.READY,
     EngineState.RESTARTING,
@@ -65,6 +70,7 @@ class Engine:
     leases: dict[str, str] = field(default_factory=dict)  # lease id -> holder
     loading_since: float | None = None  # wall time the current launch started
     load_seconds: float | None = None  # launch to ready, last successful launch
+    load_started: float | None = None  # monotonic: a scheduled engine's start on its node
     ready_since: float | None = None
     last_used: float = field(default_factory=time.time)
     error: str | None = None  # why it failed for good
@@ -109,7 +115,7 @@ class Engine:
         """Loading progress in [0, 1] from the expected load time; None when not loading."""
         if self.state is EngineState.READY:
             return 1.0
-        if self.state is EngineState.RESTARTING:
+        if self.state in (EngineState.RESTARTING, EngineState.PENDING):
             return 0.0
         elapsed = self.elapsed(now)
         if elapsed is None:
@@ -122,6 +128,9 @@ class Engine:
         if self.state is EngineState.RESTARTING and self.retry_at is not None:
             eta = max(0.0, self.retry_at - now) + expected_load_s
         show_log = self.state in (EngineState.FAILED, EngineState.RESTARTING)
+        waiting = None
+        if self.state is EngineState.PENDING and isinstance(self.process, ScheduledEngine):
+            waiting = self.process.waiting()
         return {
             "model": self.model_id,
             "state": str(self.state),
@@ -147,4 +156,5 @@ class Engine:
             "error": self.error,
             "last_error": self.last_error,
             "log_tail": self.log_tail() if show_log else [],
+            "waiting": waiting,  # pending: {"job_id", "reason", "queue_position"}
         }

@@ -26,7 +26,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 from tgi.engine import Engine, EngineState
-from tgi.launchers import Launcher
+from tgi.launchers import Launcher, ScheduledEngine
 
 log = logging.getLogger("tgi.supervisor")
 
@@ -141,6 +141,7 @@ class EngineRunner:
         engine.state = EngineState.LOADING
         engine.settled.clear()
         engine.loading_since = time.time()
+        engine.load_started = None
         engine.retry_at = None
         engine.final_log = None
         engine.process = None  # the last one is gone; never show or signal it again
@@ -164,6 +165,8 @@ class EngineRunner:
             failure = await self._until_ready(engine, exited, started)
             if failure is not None or engine.stop_requested.is_set():
                 return failure
+            if engine.load_started is not None:
+                started = engine.load_started
             engine.load_seconds = round(time.monotonic() - started, 2)
             engine.ready_since = time.time()
             engine.state = EngineState.READY
@@ -181,6 +184,10 @@ class EngineRunner:
     ) -> _Failure | None:
         p = self.policy
         while not engine.stop_requested.is_set():
+            if not exited.done() and not self._placed(engine):
+                started = time.monotonic()  # waiting for a GPU is not loading
+                await asyncio.wait({exited}, timeout=p.poll_interval_s)
+                continue
             if exited.done():
                 code = exited.result()
                 hint = (
@@ -236,6 +243,28 @@ class EngineRunner:
                 continue  # never stop an engine a battle may still be streaming from
             await self.launcher.stop(engine.process, p.stop_grace_s)
             return _Failure(f"stopped answering health checks ({reason})")
+
+    def _placed(self, engine: Engine) -> bool:
+        """False while a scheduler keeps the engine waiting (state `pending`); once it
+        runs, the engine's URL becomes the one it reported and loading starts."""
+        process = engine.process
+        if not isinstance(process, ScheduledEngine):
+            return True
+        url = process.endpoint()
+        if url is None:
+            if engine.state is not EngineState.PENDING:
+                engine.state = EngineState.PENDING
+                engine.load_started = None
+                self._on_change()
+            return False
+        if engine.state is EngineState.PENDING or engine.url != url:
+            log.info("slot %d: %s runs at %s", engine.gpu, engine.model_id, url)
+            engine.url = url
+            engine.state = EngineState.LOADING
+            engine.loading_since = time.time()
+            engine.load_started = time.monotonic()
+            self._on_change()
+        return True
 
     def _fail(self, engine: Engine, error: str) -> None:
         engine.state = EngineState.FAILED

@@ -5,13 +5,15 @@
 # supervisor runs the very same command (with --foreground) for every engine it launches.
 #
 #   tgi/launch.sh --gpu N --model-id ID --port P [--name NAME] [--revision R]
-#                 [--engine tgi|vllm [--sleep-mode]] [--memory-fraction F] [--foreground]
-#                 [--dry-run]
+#                 [--engine tgi|vllm [--sleep-mode]] [--memory-fraction F]
+#                 [--publish-address ADDR] [--foreground] [--dry-run]
 #
 # Environment (all optional):
 #   ARENA_TGI_IMAGE    TGI image (default: the pinned tag below)
 #   ARENA_VLLM_IMAGE   vLLM image (default: the pinned tag below)
 #   ARENA_MODEL_CACHE  host directory mounted at /data as HF_HOME (default: ~/.cache/huggingface)
+#   ARENA_PUBLISH_ADDRESS  host address the engine port is published on (default 127.0.0.1:
+#                      only this machine reaches the engine; 0.0.0.0 opens it to the network)
 #   ARENA_MAX_INPUT_TOKENS / ARENA_MAX_TOTAL_TOKENS / ARENA_MAX_CONCURRENT_REQUESTS
 #                      token limits (1536 / 2048: the models' context is 2048) and the bound
 #                      on concurrent requests (64)
@@ -28,8 +30,8 @@ readonly PROG="launch.sh"
 usage() {
   cat <<EOF
 usage: $PROG --gpu N --model-id ID --port P [--name NAME] [--revision R]
-                 [--engine tgi|vllm [--sleep-mode]] [--memory-fraction F] [--foreground]
-                 [--dry-run]
+                 [--engine tgi|vllm [--sleep-mode]] [--memory-fraction F]
+                 [--publish-address ADDR] [--foreground] [--dry-run]
 
 Start one inference engine container on GPU N, serving MODEL ID on host port P.
 
@@ -46,6 +48,8 @@ Start one inference engine container on GPU N, serving MODEL ID on host port P.
                        on a trusted network: anyone reaching it may put it to sleep)
   --memory-fraction F  share of the GPU's memory this engine may use, 0 < F <= 1
                        (for several engines on one GPU; default: the engine's own)
+  --publish-address A  host IPv4 address the port is published on (default: 127.0.0.1,
+                       or ARENA_PUBLISH_ADDRESS; 0.0.0.0 opens it to the network)
   --foreground         run attached (docker run --rm, no -d): the script lives as
                        long as the container and prints its log (for the supervisor)
   --dry-run            print the docker command and start nothing
@@ -67,6 +71,7 @@ bad_usage() {
 }
 
 gpu="" model_id="" port="" name="" revision="main" engine="tgi" memory_fraction=""
+publish=${ARENA_PUBLISH_ADDRESS:-127.0.0.1}
 foreground=false dry_run=false sleep_mode=false
 
 need_value() {  # need_value "$@": the option at $1 must have a value at $2
@@ -84,7 +89,9 @@ while [ "$#" -gt 0 ]; do
     --revision) need_value "$@"; revision=$2; shift 2 ;;
     --engine) need_value "$@"; engine=$2; shift 2 ;;
     --memory-fraction) need_value "$@"; memory_fraction=$2; shift 2 ;;
-    --gpu=* | --model-id=* | --port=* | --name=* | --revision=* | --engine=* | --memory-fraction=*)
+    --publish-address) need_value "$@"; publish=$2; shift 2 ;;
+    --gpu=* | --model-id=* | --port=* | --name=* | --revision=* | --engine=* | --memory-fraction=* \
+      | --publish-address=*)
       opt=${1%%=*}
       set -- "$opt" "${1#*=}" "${@:2}"
       ;;
@@ -119,6 +126,9 @@ fi
 if [ "$sleep_mode" = true ] && [ "$engine" != vllm ]; then
   bad_usage "--sleep-mode needs --engine vllm (TGI has no sleep mode)"
 fi
+if ! [[ "$publish" =~ ^[0-9]{1,3}(\.[0-9]{1,3}){3}$ ]]; then
+  bad_usage "--publish-address must be an IPv4 address (127.0.0.1, 0.0.0.0, ...), not '$publish'"
+fi
 name=${name:-arena-gpu$gpu-$port}
 [[ "$name" =~ ^[A-Za-z0-9][A-Za-z0-9_.-]*$ ]] || bad_usage "--name '$name' is not a valid container name"
 
@@ -141,7 +151,7 @@ else
 fi
 cmd+=(--name "$name" --gpus "device=$gpu" --shm-size 1g)
 if [ "$engine" = tgi ]; then
-  cmd+=(-p "$port:80" -v "$cache:/data" -e HF_TOKEN -e HF_HOME=/data)
+  cmd+=(-p "$publish:$port:80" -v "$cache:/data" -e HF_TOKEN -e HF_HOME=/data)
   cmd+=("${ARENA_TGI_IMAGE:-$TGI_IMAGE_PINNED}")
   cmd+=(--model-id "$model_id" --revision "$revision" --dtype bfloat16)
   cmd+=(--max-input-tokens "$max_input_tokens" --max-total-tokens "$max_total_tokens")
@@ -151,7 +161,7 @@ if [ "$engine" = tgi ]; then
     cmd+=(--cuda-memory-fraction "$memory_fraction")
   fi
 else
-  cmd+=(-p "$port:8000" -v "$cache:/data" -e HF_TOKEN -e HF_HOME=/data)
+  cmd+=(-p "$publish:$port:8000" -v "$cache:/data" -e HF_TOKEN -e HF_HOME=/data)
   if [ "$sleep_mode" = true ]; then
     cmd+=(-e VLLM_SERVER_DEV_MODE=1)  # the sleep routes; set in the container only
   fi

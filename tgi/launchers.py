@@ -31,7 +31,7 @@ import shlex
 import signal
 import sys
 from collections.abc import Callable, Mapping, Sequence
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from tgi.engine_log import relay_level
 
@@ -76,6 +76,22 @@ class Launcher(Protocol):
 
     async def stop(self, engine: EngineProcess, grace_s: float) -> None:
         """Stop the engine: politely, then by force after `grace_s` seconds."""
+        ...
+
+
+@runtime_checkable
+class ScheduledEngine(Protocol):
+    """An engine a batch scheduler places (a Slurm job): its URL is known only once it runs.
+
+    The engine runner reads `endpoint()` instead of the URL the supervisor assigned, and
+    shows `waiting()` while the scheduler has not started it (no GPU free yet)."""
+
+    def endpoint(self) -> str | None:
+        """The engine's base URL once the job runs, None while it waits."""
+        ...
+
+    def waiting(self) -> dict[str, object] | None:
+        """While the job waits: `{"job_id", "reason", "queue_position"}`; else None."""
         ...
 
 
@@ -213,7 +229,8 @@ class StandinLauncher:
             (f for pat, f in self.faults.items() if fnmatch.fnmatchcase(model_id, pat)), None
         )
 
-    def argv(self, model_id: str, gpu: int, port: int) -> list[str]:
+    def argv(self, model_id: str, gpu: int, port: int | str) -> list[str]:
+        """The engine's command line (`port` may be a placeholder the caller fills)."""
         fault = self.fault_for(model_id)
         return [
             sys.executable,

@@ -2,7 +2,7 @@
 until SIGTERM or SIGINT.
 
 `build_launcher` picks the engine launcher (`supervisor.launcher`: the stand-in, TGI or
-vLLM containers through `tgi/launch.sh`, or any command), `build_supervisor` wires the
+vLLM containers through `tgi/launch.sh`, any command, or Slurm jobs), `build_supervisor` wires the
 supervisor from `Settings` (GPUs, memory, lifecycle, the registry at
 `registry_path`), `run_service` serves the API and stops every engine on the way out, and
 `run_supervisor` is its blocking form behind `oellm-arena supervisor` (app/cli/main.py).
@@ -24,6 +24,7 @@ from app.core.logs import setup_logging
 from app.core.registry import load_registry
 from app.core.settings import Settings
 from tgi.engine_runner import Lifecycle
+from tgi.gpu_memory import gpu_memory_gb
 from tgi.launchers import CommandLauncher, Launcher, StandinLauncher
 from tgi.load_history import LoadHistory
 from tgi.residency import MemoryModel
@@ -68,12 +69,23 @@ def build_launcher(settings: Settings) -> Launcher:
             startup_s_per_billion=standin.startup_s_per_billion_params,
             faults=standin.faults,
         )
-    if sup.launcher == "tgi" and sup.sleep_level:
+    if sup.launcher in ("tgi", "slurm") and sup.sleep_level:
         raise ValueError(
             "TGI has no sleep mode: set supervisor.sleep_level to 0, or use launcher vllm"
+            if sup.launcher == "tgi"
+            else "a Slurm job keeps its GPU while its engine sleeps: set supervisor.sleep_level "
+            "to 0, or run the supervisor inside one allocation with launcher vllm or command "
+            "(docs/supervisor.md, Sleeping engines)"
         )
+    if sup.launcher == "slurm":
+        from tgi.slurm_launcher import SlurmLauncher
+
+        return SlurmLauncher(settings)
     if sup.launcher in ("tgi", "vllm"):
         default = DEFAULT_TGI_COMMAND if sup.launcher == "tgi" else DEFAULT_VLLM_COMMAND
+        # Engines are reached where the supervisor listens (loopback unless it listens on
+        # one address of the machine): publish their ports there and nowhere else.
+        default += f" --publish-address {shlex.quote(engine_host(sup.host))}"
         if sup.launcher == "vllm" and sup.sleep_level:
             default += " --sleep-mode"
         return CommandLauncher.from_strings(
@@ -113,7 +125,7 @@ def build_supervisor(settings: Settings, launcher: Launcher | None = None) -> Su
         launcher,
         gpus=sup.gpus,
         memory=MemoryModel(
-            gpu_memory_gb=sup.gpu_memory_gb,
+            gpu_memory_gb=gpu_memory_gb(settings),
             reserve_gb=sup.gpu_memory_reserve_gb,
             headroom_gb=sup.engine_headroom_gb,
             overrides=sup.model_memory_gb,
@@ -190,6 +202,9 @@ async def run_service(settings: Settings, launcher: Launcher | None = None) -> N
             prewarm.cancel()
         server.stop()
         await supervisor.shutdown()
+        close = getattr(supervisor.launcher, "aclose", None)
+        if close is not None:  # the slurm launcher: scancel leftovers, stop the heartbeat
+            await close()
         await server.close_all_connections()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(sig)

@@ -19,16 +19,25 @@ from typing import Any, Literal
 from app.arena.engines import EngineDirectory
 
 State = Literal[
-    "ready", "waking", "loading", "restarting", "queued", "not_loaded", "failed", "unknown"
+    "ready",
+    "waking",
+    "loading",
+    "restarting",
+    "queued",
+    "waiting_gpu",
+    "not_loaded",
+    "failed",
+    "unknown",
 ]
 
 # When the two models of a battle differ, the voter hears about the one that is furthest
 # from ready: a failure first, then waiting in line, then loading, then waking (a sleeping
 # engine back on the GPU in about a second).
 _PRIORITY: dict[State, int] = {
-    "failed": 7,
-    "unknown": 6,
-    "queued": 5,
+    "failed": 8,
+    "unknown": 7,
+    "queued": 6,
+    "waiting_gpu": 5,  # a scheduler (Slurm) has not started the engine: no GPU free yet
     "not_loaded": 4,
     "restarting": 3,
     "loading": 2,
@@ -40,6 +49,7 @@ _ENGINE_STATES = {
     "waking": "waking",
     "loading": "loading",
     "restarting": "restarting",
+    "pending": "waiting_gpu",
 }
 _ASLEEP = ("asleep", "falling_asleep")
 
@@ -74,6 +84,9 @@ def battle_readiness(status: Mapping[str, Any] | None, models: Sequence[str]) ->
     if state == "queued":
         position = _queue_position(status.get("queue") or [], models)
         return Readiness("queued", progress=0.0, queue_position=position)
+    if state == "waiting_gpu":
+        position = _gpu_queue_position(engines, models)
+        return Readiness("waiting_gpu", progress=0.0, queue_position=position)
     if state == "not_loaded":
         return Readiness("not_loaded", progress=0.0, eta_s=eta)
     if state in ("restarting", "loading", "waking"):
@@ -99,7 +112,7 @@ def _model_state(
 ) -> tuple[State, float | None, float | None]:
     """(state, progress, eta) of one model; its best engine counts (replicas, restarts)."""
     mine = [e for e in engines if e.get("model") == model and e.get("state") != "stopping"]
-    for wanted in ("ready", "waking", "loading", "restarting"):
+    for wanted in ("ready", "waking", "loading", "restarting", "pending"):
         found = [e for e in mine if e.get("state") == wanted]
         if found:
             best = min(found, key=lambda e: e.get("eta_seconds") or 0.0)
@@ -117,6 +130,16 @@ def _model_state(
     if expected is None:
         expected = status.get("typical_load_seconds")
     return "not_loaded", 0.0, expected
+
+
+def _gpu_queue_position(engines: Iterable[Mapping[str, Any]], models: Sequence[str]) -> int | None:
+    """The furthest place in the scheduler's queue among the battle's pending engines."""
+    positions = [
+        int((e.get("waiting") or {}).get("queue_position") or 0)
+        for e in engines
+        if e.get("model") in models and e.get("state") == "pending"
+    ]
+    return max(positions) if positions and min(positions) > 0 else None
 
 
 def _queue_position(queue: Sequence[Mapping[str, Any]], models: Sequence[str]) -> int | None:

@@ -49,7 +49,7 @@ def generate_allowed(readiness: Readiness | None, prefetched: Mapping[str, str] 
         return True
     if readiness.state == "not_loaded":
         return prefetched is None or any(v in _STUCK for v in prefetched.values())
-    return False  # loading, restarting, queued: it will be ready, say how long
+    return False  # loading, restarting, queued, waiting for a GPU: say so, and how long
 
 
 def describe_readiness(
@@ -68,6 +68,10 @@ def describe_readiness(
         if readiness.queue_position:
             return t("ready_queued", language=language, position=readiness.queue_position)
         return t("ready_queued_plain", language=language)
+    if state == "waiting_gpu":
+        if readiness.queue_position:
+            return t("ready_waiting_gpu", language=language, position=readiness.queue_position)
+        return t("ready_waiting_gpu_plain", language=language)
     if state == "not_loaded":
         if allowed:
             return t("ready_busy", language=language)
@@ -87,7 +91,7 @@ def _launched(readiness: Readiness, prefetched: Mapping[str, str] | None) -> Rea
     that are now loading: say loading (with the expected time) rather than contradict it."""
     if readiness.state != "not_loaded" or not prefetched:
         return readiness
-    if all(v in ("launched", "loading", "ready") for v in prefetched.values()):
+    if all(v in ("launched", "pending", "loading", "ready") for v in prefetched.values()):
         return replace(readiness, state="loading", progress=0.0)
     return readiness
 

@@ -1,4 +1,5 @@
-"""The demo's supervisor: a real supervisor process with the stand-in launcher.
+"""The demo's supervisor: a real supervisor process with the stand-in launcher (or, with
+`ARENA_SUPERVISOR__LAUNCHER=slurm`, stand-in engines as Slurm jobs).
 
 `oellm-arena demo` runs the production path with stand-in engines: this module starts the
 supervisor as a child process, waits until it answers, and stops it (and so every engine it
@@ -52,10 +53,13 @@ class SupervisorProcess:
         self.port = sup.port if _port_is_free(self.host, sup.port) else _free_port(self.host)
         self.url = f"http://{self.host}:{self.port}"
         self._timeout = start_timeout_s
+        self._slurm = sup.launcher == "slurm"
         self._proc: subprocess.Popen[bytes] | None = None
 
     def __enter__(self) -> SupervisorProcess:
         env = dict(os.environ, ARENA_SUPERVISOR__LAUNCHER="standin", PYTHONUNBUFFERED="1")
+        if self._slurm:  # stand-in engines as Slurm jobs (deploy/slurm/local-cluster.sh)
+            env.update(ARENA_SUPERVISOR__LAUNCHER="slurm", ARENA_SLURM__ENGINE="standin")
         # The same command an operator runs (`oellm-arena supervisor`); `--config`, if the
         # demo had one, reaches it through ARENA_CONFIG_FILE in the environment.
         cmd = [

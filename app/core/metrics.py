@@ -38,7 +38,7 @@ log = logging.getLogger(__name__)
 
 CONTENT_TYPE = CONTENT_TYPE_PLAIN_0_0_4  # what `generate_latest` writes
 PREFIX = "oellm_arena"
-ENGINE_STATES = ("loading", "ready", "restarting", "failed", "stopping")
+ENGINE_STATES = ("pending", "loading", "ready", "restarting", "failed", "stopping")
 TTFT_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 20, 30, 60)
 DURATION_BUCKETS = (0.5, 1, 2, 5, 10, 15, 20, 30, 45, 60, 90, 120, 180)
 WAIT_BUCKETS = (0.01, 0.05, 0.1, 0.5, 1, 5, 15, 30, 60, 120, 300, 600)

@@ -82,10 +82,10 @@ class SupervisorSettings(BaseModel):
     host: str = "127.0.0.1"
     port: int = 8600
     gpus: int = Field(2, ge=1, description="GPU slots; slot 0 serves MultiSynt, slot 1 HPLT")
-    launcher: Literal["standin", "tgi", "vllm", "command"] = Field(
+    launcher: Literal["standin", "tgi", "vllm", "command", "slurm"] = Field(
         "standin",
         description="standin (no GPU), tgi or vllm (tgi/launch.sh containers), "
-        "command (launch_command)",
+        "command (launch_command), slurm (each engine a Slurm job; see [slurm])",
     )
     launch_command: str | None = Field(
         None,
@@ -97,8 +97,10 @@ class SupervisorSettings(BaseModel):
     )
     first_engine_port: int = 8700
     # Residency by memory (tgi/residency.py).
-    gpu_memory_gb: float | list[float] = Field(
-        80.0, description="memory per GPU in GB: one number, or a list by GPU index"
+    gpu_memory_gb: float | list[float] | None = Field(
+        None,
+        description="memory per GPU in GB: one number, or a list by GPU index; unset: "
+        "nvidia-smi's memory.total for tgi, vllm and command, else 80",
     )
     gpu_memory_reserve_gb: float = Field(2.0, ge=0, description="per GPU, kept from engines")
     engine_headroom_gb: float = Field(
@@ -168,6 +170,50 @@ class SupervisorSettings(BaseModel):
     )
     static_endpoints: dict[str, str] = Field(
         default_factory=dict, description="model id -> engine URL, trusted without probing"
+    )
+
+
+class SlurmSettings(BaseModel):
+    """Engines as Slurm jobs (`supervisor.launcher = "slurm"`; see docs/supervisor.md)."""
+
+    engine: Literal["standin", "tgi", "vllm", "command"] = Field(
+        "standin",
+        description="what each job runs: the stand-in, the pinned TGI image (apptainer), "
+        "vllm serve, or supervisor.launch_command",
+    )
+    partition: str | None = Field(None, description="sbatch --partition (unset: the default)")
+    account: str | None = Field(None, description="sbatch --account")
+    time_limit: str = Field(
+        "12:00:00", min_length=1, description="sbatch --time: the longest any engine job lives"
+    )
+    gpu_option: Literal["gres", "gpus"] = Field(
+        "gres", description="how a job asks for its GPU: --gres=gpu:1 or --gpus=1"
+    )
+    sbatch_options: list[str] = Field(
+        default_factory=list, description='extra sbatch options, e.g. ["--qos=normal"]'
+    )
+    state_dir: Path = Field(
+        Path("~/.cache/oellm-arena/slurm"),
+        description="shared by the supervisor's host and the GPU nodes: job scripts, logs, "
+        "the engines' host:port files and the supervisor's heartbeat",
+    )
+    bind_host: str = Field(
+        "0.0.0.0", min_length=1, description="where the engine listens on its node"
+    )
+    heartbeat_s: float = Field(5.0, gt=0, description="how often the supervisor says it lives")
+    heartbeat_timeout_s: float = Field(
+        45.0, gt=0, description="a job whose supervisor was silent this long ends itself"
+    )
+    poll_s: float = Field(1.0, gt=0, description="how often squeue is asked about each job")
+    memory_fraction: float = Field(
+        0.9, gt=0, le=1, description="GPU memory share the engine may use (the job owns the GPU)"
+    )
+    image: str = Field(
+        "docker://ghcr.io/huggingface/text-generation-inference:3.3.5",
+        description="TGI image for apptainer/singularity run (a pulled .sif path is faster)",
+    )
+    model_cache: str = Field(
+        "~/.cache/huggingface", description="model cache bound at /data in the TGI container"
     )
 
 
@@ -308,6 +354,7 @@ class Settings(BaseSettings):
     engine: EngineSettings = Field(default_factory=EngineSettings)
     standin: StandinSettings = Field(default_factory=StandinSettings)
     supervisor: SupervisorSettings = Field(default_factory=SupervisorSettings)
+    slurm: SlurmSettings = Field(default_factory=SlurmSettings)
     analytics: AnalyticsSettings = Field(default_factory=AnalyticsSettings)
     trust: TrustSettings = Field(default_factory=TrustSettings)
     matchmaking: MatchmakingSettings = Field(default_factory=MatchmakingSettings)
