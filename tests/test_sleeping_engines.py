@@ -35,15 +35,20 @@ def sleepy_args(wake_s: float = 0.2) -> list[str]:
 
 
 def supervisor(
-    *, host_gb: float = 100.0, wake_s: float = 0.2, sleep_timeout_s: float = 10.0
+    *,
+    host_gb: float = 100.0,
+    wake_s: float = 0.2,
+    sleep_timeout_s: float = 10.0,
+    level: int = 1,
 ) -> Supervisor:
+    args = [*sleepy_args(wake_s), "--wake-s-level2", str(wake_s)]
     return Supervisor(
-        StandinLauncher(token_interval_s=0, startup_delay_s=0.1, extra_args=sleepy_args(wake_s)),
+        StandinLauncher(token_interval_s=0, startup_delay_s=0.1, extra_args=args),
         gpus=2,
         memory=MemoryModel(gpu_memory_gb=20.0),  # 18 GB for engines: one 16.3 GB engine
         lifecycle=Lifecycle(poll_interval_s=0.05, stop_grace_s=5, backoff_s=0.1),
         first_engine_port=free_port(),
-        sleep_level=1,
+        sleep_level=level,
         sleeper=HttpSleepControl(timeout_s=sleep_timeout_s),
         host_memory_gb=host_gb,
     )
@@ -116,6 +121,23 @@ async def test_evicted_engines_sleep_and_wake_without_a_launch(make: Callable) -
     assert not await asleep_on_the_engine(swe["url"])
     await until(lambda: engine(sup, FIN).get("state") == "asleep", "Finnish asleep")
     assert sup.status()["expected_wake_seconds"][SWE] >= 0.2
+
+
+async def test_level_2_wakes_with_the_weights_reloaded(make: Callable) -> None:
+    sup = make(level=2)
+    await play(sup, SWE)
+    await play(sup, FIN)
+    await until(lambda: engine(sup, SWE).get("state") == "asleep", "Swedish asleep")
+    assert engine(sup, SWE)["host_memory_gb"] == 0.5  # level 2 keeps only buffers
+    lease = await sup.acquire([SWE], "battle", 30)
+    url = lease.endpoints[SWE]
+    async with httpx.AsyncClient(timeout=5) as client:
+        stats = (await client.get(f"{url}/standin/faults")).json()
+        body = {"inputs": "Stockholm är", "parameters": {"max_new_tokens": 4}}
+        generated = await client.post(f"{url}/generate", json=body)
+    assert (stats["wakes"], stats["reloads"], stats["weights_lost"]) == (1, 1, False)
+    assert generated.status_code == 200  # not from empty weights
+    sup.release(lease.lease_id)
 
 
 async def test_concurrent_requests_share_one_wake(make: Callable) -> None:

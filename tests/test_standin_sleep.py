@@ -38,12 +38,26 @@ def test_sleep_and_wake_at_each_level() -> None:
         assert http.post("/generate", json=BODY).status_code == 200
         http.post("/sleep", params={"level": 2})
         assert engine.stats()["host_memory_gb"] == 0.0  # level 2 drops the weights
-        started = time.monotonic()
+        # Woken without reloading, the model has no weights: nothing sensible to generate.
         http.post("/wake_up")
-        assert time.monotonic() - started >= 0.6
+        lost = http.post("/generate", json=BODY)
+        assert lost.status_code == 500 and lost.json()["error_type"] == "weights_lost"
+        # vLLM's order after level 2: the weights' memory, the weights from disk, the cache.
+        http.post("/sleep", params={"level": 2})
+        started = time.monotonic()
+        assert http.post("/wake_up", params={"tags": "weights"}).status_code == 200
+        assert http.get("/is_sleeping").json() == {"is_sleeping": True}  # the cache sleeps
+        reload = http.post("/collective_rpc", json={"method": "reload_weights"})
+        assert reload.status_code == 200
+        assert http.post("/wake_up", params={"tags": "kv_cache"}).status_code == 200
+        assert time.monotonic() - started >= 0.6  # the reload is the slow part
+        assert http.post("/generate", json=BODY).status_code == 200
         stats = engine.stats()
-        assert (stats["sleeps"], stats["wakes"], stats["sleep_level"]) == (2, 2, 0)
+        assert (stats["sleeps"], stats["wakes"], stats["reloads"]) == (3, 3, 1)
+        assert stats["sleep_level"] == 0 and not stats["weights_lost"]
         assert http.post("/sleep", params={"level": 3}).status_code == 400
+        rpc = http.post("/collective_rpc", json={"method": "execute_model"})
+        assert rpc.status_code == 400
 
 
 def test_concurrent_wakes_wake_once() -> None:

@@ -3,7 +3,8 @@ memory that sleeping engines may hold.
 
 vLLM started with `--enable-sleep-mode` and `VLLM_SERVER_DEV_MODE=1` (only ever on a
 trusted network: the dev-mode routes let anyone who reaches the port put the model to
-sleep) serves `POST /sleep?level=N`, `POST /wake_up` and `GET /is_sleeping`; each answers
+sleep, and `/collective_rpc` runs worker methods) serves `POST /sleep?level=N`,
+`POST /wake_up[?tags=...]`, `POST /collective_rpc` and `GET /is_sleeping`; each answers
 once done. The stand-in engine speaks the same routes (`tgi/standin/sleep.py`).
 
 Level 1 keeps the weights in host memory (about 4.3 GB for the arena's 2.15B models in
@@ -29,7 +30,7 @@ class SleepControl(Protocol):
 
     async def sleep(self, url: str, level: int) -> str | None: ...
 
-    async def wake(self, url: str) -> str | None: ...
+    async def wake(self, url: str, level: int) -> str | None: ...
 
 
 class HttpSleepControl:
@@ -41,10 +42,22 @@ class HttpSleepControl:
     async def sleep(self, url: str, level: int) -> str | None:
         return await self._call("POST", f"{url}/sleep", params={"level": level})
 
-    async def wake(self, url: str) -> str | None:
-        why = await self._call("POST", f"{url}/wake_up")
-        if why is not None:
-            return why
+    async def wake(self, url: str, level: int) -> str | None:
+        """Level 1: `/wake_up`. Level 2, as vLLM documents it: wake the weights' memory,
+        reload the weights from disk (`/collective_rpc` `reload_weights`), then the KV cache;
+        a plain wake would leave the model generating from empty weights."""
+        if level == 2:
+            steps: list[tuple[str, dict[str, object]]] = [
+                ("/wake_up", {"params": {"tags": "weights"}}),
+                ("/collective_rpc", {"json": {"method": "reload_weights"}}),
+                ("/wake_up", {"params": {"tags": "kv_cache"}}),
+            ]
+        else:
+            steps = [("/wake_up", {})]
+        for path, kwargs in steps:
+            why = await self._call("POST", f"{url}{path}", **kwargs)
+            if why is not None:
+                return why
         try:
             asleep = (await self._client.get(f"{url}/is_sleeping")).json().get("is_sleeping")
         except (httpx.HTTPError, ValueError, AttributeError) as exc:

@@ -166,7 +166,8 @@ class SleepingEngines:
         assert self.sleeper is not None
         await asyncio.gather(*pending, return_exceptions=True)
         started = time.monotonic()
-        why = await self.sleeper.wake(engine.url) if engine.state is EngineState.WAKING else None
+        waking = engine.state is EngineState.WAKING
+        why = await self.sleeper.wake(engine.url, self.sleep_level) if waking else None
         if engine.state is not EngineState.WAKING:
             return  # stopped meanwhile
         if why is None:

@@ -45,7 +45,13 @@ from tgi.standin.handlers import (
 )
 from tgi.standin.openai_compat import CompletionsHandler, models_json
 from tgi.standin.protocol import Limits, info_json
-from tgi.standin.sleep import IsSleepingHandler, SleepHandler, SleepState, WakeHandler
+from tgi.standin.sleep import (
+    CollectiveRpcHandler,
+    IsSleepingHandler,
+    SleepHandler,
+    SleepState,
+    WakeHandler,
+)
 from tgi.standin.text import resolve_language
 
 log = logging.getLogger("tgi.standin")
@@ -150,6 +156,7 @@ def make_app(state: EngineState) -> Application:
             (r"/sleep", SleepHandler),
             (r"/wake_up", WakeHandler),
             (r"/is_sleeping", IsSleepingHandler),
+            (r"/collective_rpc", CollectiveRpcHandler),
         ]
     ]
     return Application(

@@ -98,11 +98,21 @@ class GenerationHandler(BaseHandler):
 
     def prepare(self) -> None:
         # Asleep (vLLM's sleep mode, `tgi.standin.sleep`): no weights, no generation.
-        if self.state.sleep is not None and self.state.sleep.asleep:
+        sleep = self.state.sleep
+        if sleep is not None and sleep.asleep:
             self.note = "asleep"
             self.write_json(
                 {"error": "the model is sleeping (POST /wake_up first)", "error_type": "sleeping"},
                 503,
+            )
+        elif sleep is not None and sleep.weights_lost:  # vLLM would generate from nothing
+            self.note = "weights lost"
+            self.write_json(
+                {
+                    "error": "woken from sleep level 2 without reloading the weights",
+                    "error_type": "weights_lost",
+                },
+                500,
             )
 
     def on_connection_close(self) -> None:
