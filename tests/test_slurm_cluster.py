@@ -348,3 +348,56 @@ def test_tgi_jobs_run_the_pinned_image_through_apptainer(
         "--max-total-tokens", "2048", "--max-batch-prefill-tokens", "2048",
         "--max-concurrent-requests", "64",
     ]  # fmt: skip
+
+
+@pytest.mark.browser
+def test_the_demo_plays_a_battle_whose_engines_are_slurm_jobs(
+    slurm_env: dict[str, str], tmp_path: Path
+) -> None:
+    """README's Slurm demo, in a browser: `ARENA_SUPERVISOR__LAUNCHER=slurm
+    ARENA_SLURM__ENGINE=standin uv run oellm-arena demo` plays and logs a battle while its
+    two engines are running oellm-arena jobs; stopping the demo leaves no job."""
+    from playwright.sync_api import expect
+
+    from benchmark.harness import chromium, run_demo
+
+    env = {
+        "SLURM_CONF": slurm_env["SLURM_CONF"],
+        "ARENA_SUPERVISOR__LAUNCHER": "slurm",
+        "ARENA_SLURM__ENGINE": "standin",
+        "ARENA_SLURM__STATE_DIR": str(tmp_path / "slurm-state"),
+        "ARENA_SLURM__POLL_S": "0.3",
+        "ARENA_SLURM__TIME_LIMIT": "10:00",
+        "ARENA_GENERATION__MAX_NEW_TOKENS": "16",
+    }
+    squeue = ["squeue", "-h", "-o", "%i|%j|%T"]
+
+    def arena_jobs(demo_log: str) -> dict[int, str]:
+        """This demo's live jobs (the ids its supervisor logged): id -> state."""
+        ours = {int(n) for n in re.findall(r"submitted job (\d+)", demo_log)}
+        out = _run(squeue, slurm_env).stdout
+        rows = (line.split("|") for line in out.splitlines() if line.strip())
+        return {
+            int(i): state
+            for i, name, state in rows
+            if int(i) in ours and name.startswith("oellm-arena")
+        }
+
+    with run_demo(tmp_path, token_interval_s=0.01, extra_env=env) as demo, chromium() as browser:
+        page = browser.new_page()
+        page.goto(demo.url)
+        expect(page.locator(".arena-readiness")).to_contain_text(
+            "The Swedish models are ready.", timeout=90_000
+        )
+        running = arena_jobs(demo.log_text())
+        assert sorted(running.values()) == ["RUNNING", "RUNNING"], (running, demo.log_text())
+        page.get_by_label("Prompt").fill("Det var en gång en liten katt som")
+        page.get_by_role("button", name="Generate").click()
+        vote = page.get_by_role("button", name="A is better")
+        expect(vote).to_be_enabled(timeout=60_000)
+        vote.click()
+        expect(page.get_by_text("Thank you, your vote is saved")).to_be_visible(timeout=20_000)
+        assert demo.stop() == 0, demo.log_text()
+    log = demo.log_text()
+    wait_for(lambda: not arena_jobs(log), 60, "the demo's jobs to end")
+    assert "Traceback" not in log, log
