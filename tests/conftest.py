@@ -29,3 +29,12 @@ def _isolated_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> It
 @pytest.fixture
 def db_path(tmp_path: Path) -> Path:
     return tmp_path / "arena.duckdb"
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[object]:
+    """Debian's Chromium through Playwright, one per test module (`benchmark.harness`)."""
+    from benchmark.harness import chromium
+
+    with chromium() as b:
+        yield b

@@ -21,12 +21,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 from playwright.sync_api import Page, expect
 
-from benchmark.harness import CHROMIUM, chromium
+from benchmark.harness import CHROMIUM
 from tests.device_layout import LAYOUT_JS, SIZES, screenshot_folder, wide_or_small
 from tests.voter_server import VoterServer, run_voter_server
 
@@ -78,12 +77,6 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[VoterServer]:
         yield s
         assert s.stop() == 0, s.log_text()
     assert "Traceback" not in s.log_text(), s.log_text()
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    with chromium() as b:
-        yield b
 
 
 @pytest.fixture(scope="module")

@@ -23,12 +23,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 from playwright.sync_api import expect
 
-from benchmark.harness import CHROMIUM, DemoServer, chromium, run_demo
+from benchmark.harness import CHROMIUM, DemoServer, run_demo
 from tests.analytics_helpers import SAMPLE_CSV, imported, legacy_truth
 from tests.device_layout import LAYOUT_JS, SIZES, screenshot_folder, wide_or_small
 
@@ -89,12 +88,6 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoServer]:
         yield server
         assert server.stop() == 0, server.log_text()
     assert "Traceback" not in server.log_text(), server.log_text()
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    with chromium() as b:
-        yield b
 
 
 @pytest.fixture(scope="module")

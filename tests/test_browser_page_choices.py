@@ -15,7 +15,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from app.core.registry import load_registry
-from benchmark.harness import CHROMIUM, chromium
+from benchmark.harness import CHROMIUM
 from tests.voter_server import VoterServer, run_voter_server
 
 pytestmark = [
@@ -35,12 +35,6 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[VoterServer]:
         yield s
         assert s.stop() == 0, s.log_text()
     assert "Traceback" not in s.log_text(), s.log_text()
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[object]:
-    with chromium() as b:
-        yield b
 
 
 @pytest.fixture(autouse=True)

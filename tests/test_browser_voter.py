@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Page, expect
 
-from benchmark.harness import CHROMIUM, chromium
+from benchmark.harness import CHROMIUM
 from tests.voter_server import HPLT, MULTISYNT, VoterServer, run_voter_server
 
 pytestmark = [
@@ -83,12 +83,6 @@ def _patient_expect() -> Iterator[None]:
     expect.set_options(timeout=20_000)
     yield
     expect.set_options(timeout=5_000)
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[object]:
-    with chromium() as b:
-        yield b
 
 
 def open_page(browser, server: VoterServer, path: str = "", **context) -> Page:  # type: ignore[no-untyped-def]
