@@ -18,7 +18,7 @@ from analytics.ratings import (
     pooled_variant_ratings,
     rate,
 )
-from analytics.synthetic import synthetic_battles
+from analytics.synthetic import counts_from, synthetic_battles
 
 
 def counts_frame(rows: list[tuple[str, str, str, int]]) -> pd.DataFrame:
@@ -90,8 +90,7 @@ def test_bootstrap_intervals_cover_the_truth_at_about_95_percent() -> None:
 def test_language_ratings_recover_the_true_ratings_of_a_synthetic_log() -> None:
     log = synthetic_battles(150_000, seed=7)
     voted = log.battles[log.battles["winner"].notna() & (log.battles["status"] == "completed")]
-    keys = ["language", "model_a", "model_b", "family_a", "family_b", "variant_a", "variant_b"]
-    counts = voted.groupby([*keys, "winner"], dropna=False).size().rename("n").reset_index()
+    counts = counts_from(log.battles)
     board = language_ratings(counts, rounds=300, seed=1)
     board["truth"] = [
         1000 + ELO_SCALE * log.true_strength[(lang, model)]
@@ -115,8 +114,7 @@ def test_language_ratings_recover_the_true_ratings_of_a_synthetic_log() -> None:
 def test_ratings_are_reproducible_and_pooled_by_variant() -> None:
     log = synthetic_battles(20_000, seed=3)
     voted = log.battles[log.battles["winner"].notna()]
-    keys = ["language", "model_a", "model_b", "family_a", "family_b", "variant_a", "variant_b"]
-    counts = voted.groupby([*keys, "winner"], dropna=False).size().rename("n").reset_index()
+    counts = counts_from(log.battles)
     first = language_ratings(counts, rounds=100, seed=5)
     pd.testing.assert_frame_equal(first, language_ratings(counts, rounds=100, seed=5))
     pooled = pooled_variant_ratings(counts, rounds=100)
@@ -133,9 +131,7 @@ def test_ratings_are_reproducible_and_pooled_by_variant() -> None:
 
 def test_a_languages_intervals_do_not_depend_on_the_other_languages_in_the_query() -> None:
     log = synthetic_battles(20_000, seed=11)
-    voted = log.battles[log.battles["winner"].notna()]
-    keys = ["language", "model_a", "model_b", "family_a", "family_b", "variant_a", "variant_b"]
-    counts = voted.groupby([*keys, "winner"], dropna=False).size().rename("n").reset_index()
+    counts = counts_from(log.battles)
     board = language_ratings(counts, rounds=200, seed=2)
     languages = sorted(counts["language"].unique())
     assert len(languages) == 14
