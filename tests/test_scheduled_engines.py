@@ -84,7 +84,9 @@ async def test_a_pending_job_is_shown_and_its_reported_url_is_used() -> None:
         for engine in engines(sup).values():
             assert engine["state"] == "ready" and engine["waiting"] is None
             assert engine["url"].startswith("http://node-7:")
-            assert 0.1 <= engine["load_seconds"] < 0.4  # measured from the job's start
+            # Measured from the job's start (about 0.1 s, less the supervisor's poll), not
+            # from its submission: the 0.5 s pending do not count.
+            assert 0.0 < engine["load_seconds"] < 0.4
         sup.release(lease.lease_id)
     finally:
         await sup.shutdown()
