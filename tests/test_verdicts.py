@@ -2,8 +2,9 @@
 
 - On simulated logs with a known truth, the 95% intervals of the pooled verdicts cover the
   true language-averaged share >= 93% of the time over seeds (the overall verdict, each
-  translation system and a language); pooling every decisive vote into one Wilson
-  interval, which the nesting in languages makes wrong, covers far less.
+  translation system, a language, and the systems against each other); pooling every
+  decisive vote into one Wilson interval, which the nesting in languages makes wrong,
+  covers far less.
 - Each language weighs the same; the multilingual experiment never enters the pool; one
   cell's verdict is exactly the tables' Wilson interval.
 - Votes still needed: zero once decided, unknown with too few votes, and enough: votes
@@ -80,7 +81,8 @@ def covers(low: float, high: float, truth: float) -> bool:
 
 @pytest.mark.slow
 def test_pooled_intervals_cover_the_simulated_truth() -> None:
-    hits = {"overall": 0, "opus": 0, "tower9b": 0, "swe": 0, "one_wilson": 0}
+    hits = {"overall": 0, "opus": 0, "tower9b": 0, "swe": 0, "one_wilson": 0, "differences": 0}
+    compared = 0
     for seed in range(SEEDS):
         log = synthetic_battles(3000, seed=seed, failed_rate=0.0, unvoted_rate=0.0)
         summary = summarise(counts_from(log.battles))
@@ -102,11 +104,19 @@ def test_pooled_intervals_cover_the_simulated_truth() -> None:
             [log.true_share[("swe", c.system)] for c in pooled if c.language == "swe"]
         )
         hits["swe"] += covers(swe.ci_low, swe.ci_high, float(true_swe))
+        for d in summary.differences:  # systems against each other, where both have votes
+            if d.verdict != "too_few":
+                true_d = np.mean(
+                    [log.true_share[(g, d.a)] - log.true_share[(g, d.b)] for g in d.languages]
+                )
+                hits["differences"] += covers(d.ci_low, d.ci_high, float(true_d))
+                compared += 1
         # Every decisive vote in one Wilson interval: the busy languages outvote the rest.
         low, high = wilson_interval(sum(c.wins for c in pooled), sum(c.decisive for c in pooled))
         hits["one_wilson"] += covers(float(low), float(high), truth)
     coverage = {k: v / SEEDS for k, v in hits.items()}
-    for name in ("overall", "opus", "tower9b", "swe"):
+    coverage["differences"] = hits["differences"] / compared
+    for name in ("overall", "opus", "tower9b", "swe", "differences"):
         assert coverage[name] >= 0.93, coverage
     assert coverage["one_wilson"] < 0.8, coverage
 
