@@ -356,7 +356,8 @@ def test_the_demo_plays_a_battle_whose_engines_are_slurm_jobs(
 ) -> None:
     """README's Slurm demo, in a browser: `ARENA_SUPERVISOR__LAUNCHER=slurm
     ARENA_SLURM__ENGINE=standin uv run oellm-arena demo` plays and logs a battle while its
-    two engines are running oellm-arena jobs; stopping the demo leaves no job."""
+    two engines are running oellm-arena jobs, switches language onto two new jobs on the
+    cluster's two GPUs, and leaves no job when stopped."""
     from playwright.sync_api import expect
 
     from benchmark.harness import chromium, run_demo
@@ -383,6 +384,8 @@ def test_the_demo_plays_a_battle_whose_engines_are_slurm_jobs(
             if int(i) in ours and name.startswith("oellm-arena")
         }
 
+    # Jobs of the tests before may still be ending (a killed supervisor's end by themselves).
+    wait_for(lambda: not _run(squeue, slurm_env).stdout.strip(), 120, "the cluster to be idle")
     with run_demo(tmp_path, token_interval_s=0.01, extra_env=env) as demo, chromium() as browser:
         page = browser.new_page()
         page.goto(demo.url)
@@ -397,6 +400,13 @@ def test_the_demo_plays_a_battle_whose_engines_are_slurm_jobs(
         expect(vote).to_be_enabled(timeout=60_000)
         vote.click()
         expect(page.get_by_text("Thank you, your vote is saved")).to_be_visible(timeout=20_000)
+        # Another language: its jobs replace the Swedish ones on the cluster's two GPUs.
+        page.get_by_label("Language").select_option(label="Finnish · Suomi")
+        expect(page.locator(".arena-readiness")).to_contain_text(
+            "The Finnish models are ready.", timeout=90_000
+        )
+        finnish = arena_jobs(demo.log_text())
+        assert len(finnish) == 2 and not set(finnish) & set(running), (finnish, running)
         assert demo.stop() == 0, demo.log_text()
     log = demo.log_text()
     wait_for(lambda: not arena_jobs(log), 60, "the demo's jobs to end")

@@ -26,7 +26,13 @@ from tests.test_supervisor import FakeLauncher
 from tests.test_supervisor_process import SWEDISH, TINY_ENGINE, wait_healthy
 from tgi.errors import UnknownModel
 from tgi.launchers import StandinLauncher
-from tgi.service import STANDIN_INTERPRETER_START_S, build_launcher, build_supervisor, prior_load_s
+from tgi.service import (
+    STANDIN_INTERPRETER_START_S,
+    build_launcher,
+    build_supervisor,
+    engines_per_slot,
+    prior_load_s,
+)
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -230,6 +236,11 @@ async def test_sleeping_engines_from_settings() -> None:
     assert "--sleep-mode" in vllm.argv("m/x", 0, 8700)  # type: ignore[attr-defined]
     with pytest.raises(ValueError, match="TGI has no sleep mode"):
         build_launcher(Settings(supervisor={"launcher": "tgi", "sleep_level": 1}))
+    # Slurm: one job (one GPU) per side unless told otherwise.
+    assert engines_per_slot(Settings(supervisor={"launcher": "slurm"})) == 1  # type: ignore[arg-type]
+    more = Settings(supervisor={"launcher": "slurm", "models_per_gpu": 3})  # type: ignore[arg-type]
+    assert engines_per_slot(more) == 3
+    assert engines_per_slot(Settings()) is None  # memory decides
     with pytest.raises(ValueError, match="keeps its GPU while its engine sleeps"):
         build_launcher(Settings(supervisor={"launcher": "slurm", "sleep_level": 1}))
     awake = build_launcher(Settings())

@@ -129,7 +129,7 @@ def build_supervisor(settings: Settings, launcher: Launcher | None = None) -> Su
             reserve_gb=sup.gpu_memory_reserve_gb,
             headroom_gb=sup.engine_headroom_gb,
             overrides=sup.model_memory_gb,
-            max_engines=sup.models_per_gpu,
+            max_engines=engines_per_slot(settings),
         ),
         lifecycle=Lifecycle(
             ready_timeout_s=sup.ready_timeout_s,
@@ -150,6 +150,17 @@ def build_supervisor(settings: Settings, launcher: Launcher | None = None) -> Su
         host=engine_host(sup.host),
         **sleep_options(settings, launcher),
     )
+
+
+def engines_per_slot(settings: Settings) -> int | None:
+    """`supervisor.models_per_gpu`; unset with the slurm launcher, 1: each engine is a job
+    holding a whole GPU, so the memory model (several engines per GPU) would keep more
+    jobs than a side's GPU, and a job the scheduler cannot place would wait for a GPU that
+    no eviction frees. Set it higher on a cluster with GPUs to spare."""
+    sup = settings.supervisor
+    if sup.models_per_gpu is None and sup.launcher == "slurm":
+        return 1
+    return sup.models_per_gpu
 
 
 def sleep_options(settings: Settings, launcher: Launcher) -> dict[str, Any]:
