@@ -98,6 +98,12 @@ def test_one_address_holds_at_most_its_share_of_sessions(tmp_path: Path) -> None
             assert refused.status_code == 429, refused.status_code
             assert "Too many open pages" in refused.text
             assert "retry-after" in {k.lower() for k in refused.headers}
+            # In the voter's language: the browser's, or the one chosen on the page.
+            swedish = await http.get(url, headers={"Accept-Language": "sv-SE,sv;q=0.9"})
+            assert swedish.status_code == 429 and '<html lang="sv">' in swedish.text
+            assert "För många öppna sidor" in swedish.text
+            finnish = await http.get(url, params={"ui": "fin"})
+            assert "Liian monta avointa sivua" in finnish.text
             # Another address is not affected.
             other = BokehPageClient(url, local_address="127.0.0.3")
             await other.connect()

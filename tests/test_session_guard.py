@@ -177,3 +177,27 @@ def test_a_flood_of_refusals_is_one_line_per_interval_with_a_count() -> None:
     now[0] = 10.0
     assert throttle.due("k") == 5  # the next line says how many were left out
     assert throttle.due("k") is None
+
+
+def test_the_refused_page_speaks_the_voters_language() -> None:
+    from http.cookies import SimpleCookie
+    from types import SimpleNamespace
+
+    from app.web.session_guard import refused_page
+
+    def request(accept: str | None = None, cookie: str | None = None, ui: str | None = None):  # type: ignore[no-untyped-def]
+        cookies: SimpleCookie = SimpleCookie()
+        if cookie:
+            cookies["arena_ui"] = cookie
+        return SimpleNamespace(
+            headers={"Accept-Language": accept} if accept else {},
+            cookies=cookies,
+            query_arguments={"ui": [ui.encode()]} if ui else {},
+        )
+
+    english = refused_page(request(), 8)
+    assert '<html lang="en">' in english and "(at most 8 at once)" in english
+    assert "Zu viele offene Seiten" in refused_page(request("de-CH,de;q=0.9"), 8)
+    assert "For mange åpne sider" in refused_page(request("de", cookie="nob"), 8)  # chosen
+    assert "Orri ireki gehiegi" in refused_page(request("de", cookie="nob", ui="eus"), 8)
+    assert '<html lang="en">' in refused_page(request("xx-YY", ui="<script>"), 8)

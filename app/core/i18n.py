@@ -41,6 +41,7 @@ from app.core.registry import Language
 log = logging.getLogger(__name__)
 
 DEFAULT = "eng"
+UI_COOKIE = "arena_ui"  # the interface language a voter chose in a selector (a code)
 
 
 # A message: one string, or plural forms by CLDR category ("one", "few", "many", "other").

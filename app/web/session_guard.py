@@ -29,6 +29,7 @@ table, which Panel itself fills), before the server is made.
 from __future__ import annotations
 
 import hashlib
+import html
 import logging
 import secrets
 import time
@@ -42,6 +43,7 @@ from app.core.client_address import (
     request_client_address,
     session_http_request,
 )
+from app.core.i18n import UI_COOKIE, load_catalogue, negotiate
 from app.core.settings import Settings
 from app.web.session_limits import BuildTurns, LogThrottle, MessageBounds, SessionCounter
 
@@ -49,11 +51,31 @@ log = logging.getLogger(__name__)
 
 RETRY_AFTER_S = 30  # about when a closed page's session has been discarded
 REFUSED_PAGE = """<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>OELLM Arena</title></head>
-<body><h1>Too many open pages</h1>
-<p>Too many open pages from your address (at most {cap} at once). Close other arena tabs,
-or wait half a minute, then reload this page.</p></body></html>
+<html lang="{lang}"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>OELLM Arena</title></head>
+<body><h1>{title}</h1>
+<p>{text}</p></body></html>
 """
+
+
+def refused_page(request: Any, cap: int) -> str:
+    """The page refused past the session cap, in the interface language the request asks
+    for (`?ui=`, then the remembered choice, then the browser's languages), escaped."""
+    headers = getattr(request, "headers", None) or {}
+    requested = (getattr(request, "cookies", None) or {}).get(UI_COOKIE)
+    requested = getattr(requested, "value", requested)  # a tornado Morsel, or a plain str
+    ui = (getattr(request, "query_arguments", None) or {}).get("ui")
+    if ui:
+        requested = ui[0].decode("utf-8", "replace") if isinstance(ui[0], bytes) else ui[0]
+    catalogue = load_catalogue()
+    code = negotiate(headers.get("Accept-Language"), requested, catalogue)
+    t = catalogue.translator(code)
+    return REFUSED_PAGE.format(
+        lang=html.escape(catalogue.languages[code].html_lang),
+        title=html.escape(t("refused_title")),
+        text=html.escape(t("refused_text", cap=cap)),
+    )
 
 
 def server_options(settings: Settings) -> dict[str, Any]:
@@ -188,7 +210,7 @@ class _GuardedPage:
             self.set_status(429)  # type: ignore[attr-defined]
             self.set_header("Retry-After", str(RETRY_AFTER_S))  # type: ignore[attr-defined]
             self.set_header("Content-Type", "text/html; charset=utf-8")  # type: ignore[attr-defined]
-            self.finish(REFUSED_PAGE.format(cap=guard.sessions.cap))  # type: ignore[attr-defined]
+            self.finish(refused_page(self.request, guard.sessions.cap))  # type: ignore[attr-defined]
             return
         with guard.sessions.making(key):
             async with guard.turns.turn(key):

@@ -17,7 +17,7 @@ import panel as pn
 import param
 from panel.custom import JSComponent
 
-from app.core.i18n import Catalogue, Translator, negotiate
+from app.core.i18n import UI_COOKIE, Catalogue, Translator, negotiate
 
 # Every control shows where the keyboard is: a thick outline, never colour alone.
 FOCUS_CSS = """
@@ -46,7 +46,6 @@ a:focus-visible { outline: 3px solid #1a4fd6; outline-offset: 2px; }
 """
 
 PAGES = ("arena", "leaderboard", "about")
-UI_COOKIE = "arena_ui"  # the interface language chosen in a selector (a language code)
 
 
 def on_loop(callback: Callable[..., None]) -> Callable[..., Awaitable[None]]:
